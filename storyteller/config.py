@@ -1,0 +1,162 @@
+"""Settings: a TOML file in the config folder plus ``STORYTELLER_*`` environment variables.
+
+Environment variables win over the file; nested fields use ``__``, for example
+``STORYTELLER_ENGINE__N_GPU_LAYERS=-1``. Settings are loaded once by the entry point and passed
+down; nothing reads them from a global.
+
+An invalid file or variable raises :class:`~storyteller.errors.ConfigError` naming the file, the
+key and the problem, so the app never starts half-configured.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from storyteller.engines.base import Sampling
+from storyteller.errors import ConfigError
+from storyteller.paths import Paths, get_paths
+
+__all__ = ["EngineSettings", "RemoteSettings", "Settings", "load_settings"]
+
+KVCacheType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EngineSettings(_Section):
+    """How to run the embedded llama.cpp engine, and which engine to use."""
+
+    kind: Literal["embedded", "kobold", "openai", "fake"] = "embedded"
+    """Which engine generates: the embedded llama.cpp, a koboldcpp server, an OpenAI-compatible
+    server, or a scripted fake (demos and tests)."""
+    model: str | None = None
+    """GGUF file path or name of a file in the models folder; unset = the bundled default."""
+    n_ctx: int | None = Field(default=None, ge=0)
+    """Context size in tokens; unset or 0 = the model's trained context, capped by ``max_ctx``."""
+    max_ctx: int = Field(default=8192, ge=256)
+    """Upper bound for the automatic context size (a big context costs memory)."""
+    n_gpu_layers: int = Field(default=0, ge=-1)
+    """Layers to put on the GPU; -1 = all. Needs a GPU build of llama-cpp-python."""
+    n_threads: int | None = Field(default=None, ge=1)
+    """CPU threads for generation; unset = llama.cpp's choice."""
+    n_threads_batch: int | None = Field(default=None, ge=1)
+    """CPU threads for prompt evaluation; unset = same as ``n_threads``."""
+    n_batch: int = Field(default=512, ge=1)
+    """Prompt tokens evaluated per batch."""
+    flash_attn: bool = False
+    """Use flash attention (faster on GPUs; required for a quantised V cache)."""
+    use_mmap: bool = True
+    """Memory-map the model file instead of reading it into memory."""
+    use_mlock: bool = False
+    """Lock the model in RAM so the OS never swaps it out."""
+    cache_type_k: KVCacheType | None = None
+    """KV cache type for keys; unset = f16."""
+    cache_type_v: KVCacheType | None = None
+    """KV cache type for values; unset = f16 (a quantised V cache needs flash attention)."""
+    seed: int | None = None
+    """Default seed when a request sets none; unset = random."""
+    prefix_reuse: bool = True
+    """Reuse the KV cache for a prompt that shares a prefix with the previous one."""
+    context_shift: bool = True
+    """Shift the KV cache when old history was trimmed from the middle of the prompt."""
+
+
+class RemoteSettings(_Section):
+    """How to reach a koboldcpp or OpenAI-compatible server."""
+
+    url: str = "http://127.0.0.1:5001"
+    """Base URL of the server (with or without ``/v1`` for OpenAI-compatible servers)."""
+    api_key: str | None = None
+    """API key; prefer ``api_key_env`` so the key never sits in a file."""
+    api_key_env: str | None = None
+    """Name of an environment variable holding the API key."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra HTTP headers sent with every request."""
+    model: str | None = None
+    """Model name to ask an OpenAI-compatible server for; unset = the first it lists."""
+    use_chat: bool = False
+    """OpenAI-compatible: use chat completion (server applies the template) instead of text."""
+    connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for a connection."""
+    first_token_timeout: float = Field(default=600.0, gt=0)
+    """Seconds to wait for the first token (prompt evaluation can be slow on a CPU)."""
+    between_tokens_timeout: float = Field(default=120.0, gt=0)
+    """Seconds to wait between tokens before giving up."""
+    retries: int = Field(default=2, ge=0)
+    """Retries with backoff on busy (429/503) or refused connections before streaming starts."""
+
+
+class Settings(BaseSettings):
+    """All settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STORYTELLER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    """The engine and its llama.cpp options."""
+    remote: RemoteSettings = Field(default_factory=RemoteSettings)
+    """Remote servers (koboldcpp, OpenAI-compatible)."""
+    sampling: Sampling = Field(default_factory=Sampling)
+    """Default sampler settings."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file is passed in as init data by load_settings(); env vars win over it.
+        return (env_settings, init_settings)
+
+
+def _read_toml(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}). Fix the file or delete it to use the defaults.") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}).") from exc
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        problems.append(f"{key}: {err['msg']}{shown}")
+    where = f"{path} or STORYTELLER_* environment variables"
+    return f"invalid settings in {where}: " + "; ".join(problems)
+
+
+def load_settings(paths: Paths | None = None) -> Settings:
+    """Load settings from ``config.toml`` and the environment.
+
+    Args:
+        paths: Where to look; defaults to :func:`storyteller.paths.get_paths`.
+
+    Raises:
+        ConfigError: The file or an environment variable is invalid.
+    """
+    paths = paths or get_paths()
+    data = _read_toml(paths.config_file)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, paths.config_file)) from exc

@@ -1,0 +1,405 @@
+"""The embedded engine: llama.cpp through llama-cpp-python, in one worker thread.
+
+``Llama`` is not thread-safe, so every call that touches the context runs on a single dedicated
+thread behind a lock; chunks cross to asyncio through ``loop.call_soon_threadsafe``. Generation
+checks a cancel flag once per token (a stopping criterion), and prompt evaluation is done here in
+slices so that a long prompt reports progress and can be cancelled between slices.
+
+Prefix reuse: llama-cpp-python keeps the evaluated tokens; a prompt that starts with them only
+evaluates the rest. We mirror its matching rule to report, per request, tokens reused and
+evaluated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import random
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storyteller.config import EngineSettings
+from storyteller.engines.base import (
+    BackendInfo,
+    Chunk,
+    Finished,
+    GenerationRequest,
+    GenerationStats,
+    PromptProgress,
+    Sampling,
+    TextChunk,
+)
+from storyteller.errors import EngineError, ModelLoadError
+from storyteller.models import GGUFInfo, read_gguf_info
+
+__all__ = ["LlamaCppBackend", "gpu_support"]
+
+_KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
+_UNSUPPORTED = ("dry_multiplier", "dry_base", "dry_allowed_length", "xtc_probability", "xtc_threshold")
+_EVAL_SLICE = 256  # prompt tokens per progress report / cancellation point
+_DONE = object()
+
+
+def gpu_support() -> tuple[bool, str]:
+    """Whether this llama.cpp build can offload to a GPU, and through which backend."""
+    import llama_cpp
+
+    can = bool(llama_cpp.llama_supports_gpu_offload())
+    system = llama_cpp.llama_print_system_info().decode(errors="replace")
+    for name in ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "OpenCL", "Kompute"):
+        if name.lower() in system.lower():
+            return can, name
+    return can, "GPU" if can else "CPU"
+
+
+@dataclass(slots=True)
+class _Plan:
+    tokens: list[int]
+    reuse: int
+
+
+class LlamaCppBackend:
+    """A Backend running a GGUF model in this process.
+
+    Create it with :meth:`load` (blocking) or :meth:`open` (async); both raise
+    :class:`~storyteller.errors.ModelLoadError` with a clear message for files llama.cpp cannot use.
+    """
+
+    def __init__(self, llm: Any, gguf: GGUFInfo, settings: EngineSettings, warnings: list[str],
+                 gpu_layers: int, gpu_backend: str) -> None:
+        self._llm = llm
+        self._gguf = gguf
+        self._settings = settings
+        self._warnings = tuple(warnings)
+        self._gpu_layers = gpu_layers
+        self._gpu_backend = gpu_backend
+        self._lock = threading.Lock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        self._eos = {llm.token_eos()}
+        self._closed = False
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, model_path: str | Path, settings: EngineSettings | None = None) -> LlamaCppBackend:
+        """Load a model (blocking: 0.1 s to minutes depending on size and disk).
+
+        Args:
+            model_path: The GGUF file.
+            settings: llama.cpp options; defaults to :class:`EngineSettings` defaults.
+
+        Raises:
+            ModelLoadError: Not a GGUF, truncated, or refused by llama.cpp.
+        """
+        settings = settings or EngineSettings()
+        gguf = read_gguf_info(model_path)
+        try:
+            import llama_cpp
+        except ImportError as exc:  # pragma: no cover - the package is a hard dependency
+            raise ModelLoadError(
+                "llama-cpp-python is not installed; run the README's set-up command."
+            ) from exc
+        warnings: list[str] = []
+        can_offload, backend_name = gpu_support()
+        layers_total = (gguf.block_count or 0) + 1  # llama.cpp counts the output layer too
+        if settings.n_gpu_layers != 0 and not can_offload:
+            warnings.append(
+                f"{settings.n_gpu_layers} GPU layers were asked for, but this llama-cpp-python "
+                "build has no GPU support: running on the CPU. Rebuild it with "
+                'CMAKE_ARGS="-DGGML_CUDA=on" (see the README) to use a GPU.'
+            )
+        gpu_layers = 0
+        if can_offload and settings.n_gpu_layers != 0:
+            gpu_layers = layers_total if settings.n_gpu_layers < 0 else min(settings.n_gpu_layers, layers_total)
+        n_ctx = settings.n_ctx or min(gguf.context_length or 4096, settings.max_ctx)
+        kwargs: dict[str, Any] = dict(
+            model_path=str(gguf.path),
+            n_ctx=n_ctx,
+            n_gpu_layers=settings.n_gpu_layers if can_offload else 0,
+            n_batch=settings.n_batch,
+            n_ubatch=min(settings.n_batch, 512),
+            flash_attn=settings.flash_attn,
+            use_mmap=settings.use_mmap,
+            use_mlock=settings.use_mlock,
+            seed=settings.seed if settings.seed is not None else random.randrange(2**31),
+            verbose=False,
+        )
+        if settings.n_threads:
+            kwargs["n_threads"] = settings.n_threads
+        if settings.n_threads_batch or settings.n_threads:
+            kwargs["n_threads_batch"] = settings.n_threads_batch or settings.n_threads
+        if settings.cache_type_k:
+            kwargs["type_k"] = _KV_TYPES[settings.cache_type_k]
+        if settings.cache_type_v:
+            kwargs["type_v"] = _KV_TYPES[settings.cache_type_v]
+        try:
+            llm = llama_cpp.Llama(**kwargs)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(
+                f"{gguf.path}: llama.cpp could not load this model ({exc}). The file may be damaged, "
+                "or made for a newer llama.cpp; try another GGUF or a smaller context."
+            ) from exc
+        return cls(llm, gguf, settings, warnings, gpu_layers, backend_name if gpu_layers else "CPU")
+
+    @classmethod
+    async def open(cls, model_path: str | Path, settings: EngineSettings | None = None) -> LlamaCppBackend:
+        """Load a model without blocking the event loop."""
+        return await asyncio.to_thread(cls.load, model_path, settings)
+
+    # -- Backend protocol ----------------------------------------------------------------------
+
+    def info(self) -> BackendInfo:
+        """Describe the loaded model."""
+        caps = {"exact_tokens", "text", "kv_reuse", "grammar", "logit_bias"}
+        if self._gguf.chat_template:
+            caps.add("chat")
+        return BackendInfo(
+            engine="embedded",
+            model=self._gguf.name,
+            context_length=self._llm.n_ctx(),
+            capabilities=frozenset(caps),
+            chat_template=self._gguf.chat_template,
+            gpu_layers=self._gpu_layers,
+            gpu_backend=self._gpu_backend,
+            warnings=self._warnings,
+            details={
+                "path": str(self._gguf.path),
+                "quantization": self._gguf.quantization,
+                "parameters": self._gguf.parameters,
+                "trained_context": self._gguf.context_length,
+                "layers": self._gguf.block_count,
+            },
+        )
+
+    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
+        """Tokenise with the model's own tokenizer (special tokens such as ``<|im_start|>`` parsed)."""
+        # Tokenising only reads the vocabulary, so it does not need the context lock.
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    async def count_tokens(self, text: str) -> int:
+        """Exact token count of ``text`` (no BOS)."""
+        return len(self.tokenize(text))
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        """Generate on the worker thread, yielding chunks as they come."""
+        if self._closed:
+            raise EngineError("the embedded engine was closed; load the model again.")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+
+        def emit(item: object) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        future = loop.run_in_executor(self._executor, self._run, request, emit)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            request.cancel.set()
+            # Wait for the worker to let go of the model; it stops within one token.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(future)
+
+    async def aclose(self) -> None:
+        """Free the model once any running generation has stopped."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)
+
+    def _close(self) -> None:
+        with self._lock:
+            self._llm.close()
+
+    # -- worker thread -------------------------------------------------------------------------
+
+    def _plan(self, request: GenerationRequest) -> _Plan:
+        llm = self._llm
+        if request.prompt is not None:
+            tokens = self.tokenize(request.prompt, add_bos=request.add_bos and llm._model.add_bos_token())
+        else:
+            tokens = self._chat_tokens(request)
+        if not tokens:
+            raise EngineError("the prompt is empty; give the model something to continue.")
+        if len(tokens) >= llm.n_ctx():
+            raise EngineError(
+                f"the prompt has {len(tokens)} tokens but the context holds {llm.n_ctx()}; "
+                "shorten it or load the model with a larger context (--context N)."
+            )
+        cached = llm.n_tokens
+        prefix = 0
+        if cached and self._settings.prefix_reuse:
+            limit = min(cached, len(tokens))
+            ids = llm.input_ids
+            while prefix < limit and ids[prefix] == tokens[prefix]:
+                prefix += 1
+        # llama-cpp-python re-evaluates the last prompt token to get fresh logits, unless the
+        # whole prompt is exactly what is cached and its logits are live.
+        if prefix == len(tokens) and (cached != len(tokens) or getattr(llm, "_requires_eval", True)):
+            prefix -= 1
+        if not self._settings.prefix_reuse:
+            llm.n_tokens = 0
+        return _Plan(tokens, prefix)
+
+    def _chat_tokens(self, request: GenerationRequest) -> list[int]:
+        template = self._gguf.chat_template
+        if not template:
+            raise EngineError(
+                f"{self._gguf.name} has no chat template; use text completion (a prompt) instead."
+            )
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm = self._llm
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=llm._model.token_get_text(llm.token_eos()),
+            bos_token=llm._model.token_get_text(llm.token_bos()),
+        )
+        result = formatter(messages=[{"role": m.role, "content": m.content} for m in request.messages or []])
+        request.sampling = request.sampling.model_copy(
+            update={"stop": list(request.sampling.stop) + [s for s in (result.stop or []) if isinstance(s, str)]}
+        )
+        return self.tokenize(result.prompt, add_bos=result.added_special is False and llm._model.add_bos_token())
+
+    def _run(self, request: GenerationRequest, emit: Any) -> None:
+        try:
+            with self._lock:
+                self._generate(request, emit)
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the consumer
+            if not isinstance(exc, EngineError):
+                exc = EngineError(f"the embedded engine failed: {exc}")
+            emit(exc)
+        finally:
+            emit(_DONE)
+
+    def _generate(self, request: GenerationRequest, emit: Any) -> None:
+        llm = self._llm
+        cancel = request.cancel
+        start = time.perf_counter()
+        plan = self._plan(request)
+        sampling: Sampling = request.sampling
+        tokens, reuse = plan.tokens, plan.reuse
+        stats = GenerationStats(prompt_tokens=len(tokens), tokens_reused=max(reuse, 0),
+                                tokens_evaluated=len(tokens) - max(reuse, 0), tokens_shifted=0,
+                                completion_tokens=0)
+        stats.cache_note = self._cache_note(reuse, len(tokens))
+        # Evaluate all but the last prompt token ourselves, in slices, so progress is reported
+        # and cancellation is honoured during a long prompt; create_completion then finds them
+        # cached and evaluates only the last one.
+        todo = tokens[max(reuse, 0): len(tokens) - 1]
+        if todo:
+            llm.n_tokens = max(reuse, 0)
+            done = llm.n_tokens
+            emit(PromptProgress(done, len(tokens)))
+            for i in range(0, len(todo), _EVAL_SLICE):
+                if cancel.is_set():
+                    stats.seconds_total = time.perf_counter() - start
+                    emit(Finished("cancelled", stats))
+                    return
+                piece = todo[i: i + _EVAL_SLICE]
+                llm.eval(piece)
+                done += len(piece)
+                emit(PromptProgress(done, len(tokens)))
+        prompt_done = time.perf_counter()
+
+        sampled = 0
+        last_token = [-1]
+
+        def should_stop(input_ids: Any, _logits: Any) -> bool:
+            nonlocal sampled
+            sampled += 1
+            last_token[0] = int(input_ids[-1])
+            return cancel.is_set()
+
+        import llama_cpp
+
+        kwargs = self._sampling_kwargs(sampling)
+        first_at: float | None = None
+        finish = "length"
+        for chunk in llm.create_completion(
+            tokens,
+            stream=True,
+            stopping_criteria=llama_cpp.StoppingCriteriaList([should_stop]),
+            **kwargs,
+        ):
+            choice = chunk["choices"][0]
+            text = choice.get("text") or ""
+            if text:
+                if first_at is None:
+                    first_at = time.perf_counter()
+                emit(TextChunk(text))
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+        end = time.perf_counter()
+        if cancel.is_set():
+            finish = "cancelled"
+        completion = sampled - (1 if last_token[0] in self._eos or cancel.is_set() else 0)
+        # llama-cpp-python samples one token past max_tokens before it notices the limit.
+        stats.completion_tokens = max(0, min(completion, sampling.max_tokens))
+        stats.prompt_seconds = prompt_done - start
+        stats.seconds_total = end - start
+        stats.seconds_to_first_token = (first_at - start) if first_at else None
+        gen_seconds = end - (first_at or end)
+        if stats.completion_tokens > 1 and gen_seconds > 0:
+            # The first token's time belongs to prompt evaluation; rate the rest.
+            stats.tokens_per_second = (stats.completion_tokens - 1) / gen_seconds
+        emit(Finished(finish if finish in ("stop", "length", "cancelled") else "stop", stats))
+
+    def _cache_note(self, reuse: int, total: int) -> str:
+        if not self._settings.prefix_reuse:
+            return "prefix reuse is off (engine.prefix_reuse = false): full evaluation"
+        if reuse <= 0:
+            return "nothing cached matches the start of this prompt: full evaluation"
+        return f"reused the first {reuse} of {total} prompt tokens from the cache"
+
+    def _sampling_kwargs(self, sampling: Sampling) -> dict[str, Any]:
+        llm = self._llm
+        seed = sampling.seed if sampling.seed is not None else self._settings.seed
+        kwargs: dict[str, Any] = {
+            "max_tokens": sampling.max_tokens,
+            "stop": list(sampling.stop),
+            "seed": seed if seed is not None else random.randrange(2**31),
+        }
+        # None means "the engine's default": leave llama-cpp-python's own default in place.
+        for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
+                             ("min_p", "min_p"), ("typical_p", "typical_p"),
+                             ("repeat_penalty", "repeat_penalty"), ("presence_penalty", "presence_penalty"),
+                             ("frequency_penalty", "frequency_penalty"), ("mirostat_mode", "mirostat_mode"),
+                             ("mirostat_tau", "mirostat_tau"), ("mirostat_eta", "mirostat_eta")):
+            value = getattr(sampling, ours)
+            if value is not None:
+                kwargs[theirs] = value
+        if sampling.repeat_last_n is not None:
+            llm.last_n_tokens_size = llm.n_ctx() if sampling.repeat_last_n < 0 else sampling.repeat_last_n
+        if sampling.logit_bias:
+            kwargs["logit_bias"] = dict(sampling.logit_bias)
+        if sampling.grammar:
+            from llama_cpp import LlamaGrammar
+
+            try:
+                kwargs["grammar"] = LlamaGrammar.from_string(sampling.grammar, verbose=False)
+            except (ValueError, RuntimeError) as exc:
+                raise EngineError(f"the GBNF grammar is invalid ({exc}); check its syntax.") from exc
+        return kwargs
+
+    @staticmethod
+    def unsupported_settings(sampling: Sampling) -> list[str]:
+        """Sampler settings this engine cannot apply (llama-cpp-python 0.3.36 has no DRY/XTC)."""
+        return [name for name in _UNSUPPORTED if getattr(sampling, name) is not None]
+
+
+def default_threads() -> int:
+    """Threads llama.cpp would use by default on this machine."""
+    return max(1, (os.cpu_count() or 2) // 2)

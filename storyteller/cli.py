@@ -1,0 +1,196 @@
+"""The ``storyteller`` command: argument parsing and dispatch, no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from storyteller import __version__
+from storyteller.errors import StorytellerError
+
+__all__ = ["main"]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="storyteller",
+        description="Terminal roleplay and interactive stories on local language models.",
+    )
+    parser.add_argument("--version", action="version", version=f"storyteller {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    models = sub.add_parser("models", help="list the GGUF models storyteller can find")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    models.set_defaults(func=_cmd_models)
+
+    gen = sub.add_parser("generate", help="continue a prompt and stream the text to stdout")
+    gen.add_argument("prompt", metavar="PROMPT", help="the prompt text, or - to read it from stdin")
+    _add_engine_options(gen)
+    gen.add_argument("--max-tokens", type=int, default=None, help="most tokens to generate")
+    gen.add_argument("--temperature", type=float, default=None, help="sampling temperature")
+    gen.add_argument("--seed", type=int, default=None, help="random seed for repeatable output")
+    gen.add_argument("--stop", action="append", default=[], metavar="S", help="stop string (repeatable)")
+    gen.add_argument("--json", action="store_true",
+                     help="print one JSON object with the text and statistics instead of streaming")
+    gen.set_defaults(func=_cmd_generate)
+
+    demo = sub.add_parser("demo", help="a short streamed story on the default model (the default command)")
+    _add_engine_options(demo)
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=["embedded", "kobold", "openai", "fake"], default=None,
+                        help="which engine generates (default: engine.kind from the settings)")
+    parser.add_argument("--url", default=None, help="server URL for --engine kobold|openai")
+    parser.add_argument("--api-key-env", default=None, metavar="VAR",
+                        help="environment variable holding the server's API key")
+    parser.add_argument("--model", default=None, help="GGUF path or name in the models folder")
+    parser.add_argument("--gpu-layers", type=int, default=None, metavar="N", help="layers on the GPU (-1 = all)")
+    parser.add_argument("--context", type=int, default=None, metavar="N", help="context size in tokens")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads")
+
+
+def _settings_from(args: argparse.Namespace):
+    from storyteller.config import load_settings
+    from storyteller.paths import get_paths
+
+    paths = get_paths()
+    settings = load_settings(paths)
+    engine = settings.engine
+    if args.engine:
+        engine.kind = args.engine
+    if args.model:
+        engine.model = args.model
+    if args.gpu_layers is not None:
+        engine.n_gpu_layers = args.gpu_layers
+    if args.context is not None:
+        engine.n_ctx = args.context
+    if args.threads is not None:
+        engine.n_threads = args.threads
+    if args.url:
+        settings.remote.url = args.url
+    if args.api_key_env:
+        settings.remote.api_key_env = args.api_key_env
+    return settings, paths
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from storyteller.errors import ModelError
+    from storyteller.models import INSTALL_HINT, find_models, read_gguf_info
+    from storyteller.paths import get_paths
+
+    paths = get_paths()
+    rows, problems = [], []
+    for path in find_models(paths):
+        try:
+            rows.append(read_gguf_info(path).summary())
+        except ModelError as exc:
+            problems.append(str(exc))
+    if args.json:
+        print(json.dumps({"models": rows, "problems": problems}, indent=2))
+    else:
+        if not rows:
+            print("No GGUF models found. " + INSTALL_HINT.format(models_dir=paths.models_dir))
+        for row in rows:
+            print(f"{row['name']}\n  {row['path']}\n  {row['architecture']}, {row['size_label']} parameters, "
+                  f"{row['quantization']}, context {row['context_length']}, "
+                  f"chat template {'yes' if row['chat_template'] else 'no'}, {row['file_size'] / 1e6:.0f} MB")
+        for problem in problems:
+            print(f"storyteller: skipped {problem}", file=sys.stderr)
+    return 0
+
+
+def _read_prompt(value: str) -> str:
+    return sys.stdin.read() if value == "-" else value
+
+
+async def _generate(settings, paths, prompt, sampling, *, stream_out: bool) -> dict:
+    """Stream one generation; ``prompt`` is text, or a list of messages for chat completion."""
+    from storyteller.engines.base import Finished, GenerationRequest, TextChunk
+    from storyteller.engines.factory import open_backend
+
+    backend = await open_backend(settings, paths)
+    try:
+        for warning in backend.info().warnings:
+            print(f"storyteller: warning: {warning}", file=sys.stderr)
+        if isinstance(prompt, str):
+            request = GenerationRequest(prompt=prompt, sampling=sampling)
+        else:
+            request = GenerationRequest(messages=prompt, sampling=sampling)
+        parts: list[str] = []
+        finished = None
+        async for chunk in backend.stream(request):
+            if isinstance(chunk, TextChunk):
+                parts.append(chunk.text)
+                if stream_out:
+                    sys.stdout.write(chunk.text)
+                    sys.stdout.flush()
+            elif isinstance(chunk, Finished):
+                finished = chunk
+        if stream_out:
+            sys.stdout.write("\n")
+        stats = finished.stats if finished else None
+        return {
+            "text": "".join(parts),
+            "prompt_tokens": stats.prompt_tokens if stats else None,
+            "completion_tokens": stats.completion_tokens if stats else None,
+            "tokens_reused": stats.tokens_reused if stats else None,
+            "seconds_to_first_token": stats.seconds_to_first_token if stats else None,
+            "tokens_per_second": stats.tokens_per_second if stats else None,
+            "finish_reason": finished.finish_reason if finished else "error",
+        }
+    finally:
+        await backend.aclose()
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    settings, paths = _settings_from(args)
+    update = {"stop": list(settings.sampling.stop) + list(args.stop)}
+    for name in ("max_tokens", "temperature", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            update[name] = value
+    sampling = settings.sampling.model_copy(update=update)
+    result = asyncio.run(_generate(settings, paths, _read_prompt(args.prompt), sampling, stream_out=not args.json))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    settings, paths = _settings_from(args)
+    print("storyteller: a short story from the model (the full terminal app is being built).", file=sys.stderr)
+    from storyteller.engines.base import Message
+
+    prompt = [
+        Message("system", "You are a storyteller. Write vivid, short stories."),
+        Message("user", "Tell me a three-sentence story about a lighthouse keeper who finds a message in a bottle."),
+    ]
+    sampling = settings.sampling.model_copy(update={"max_tokens": 120})
+    asyncio.run(_generate(settings, paths, prompt, sampling, stream_out=True))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["demo", *(argv or sys.argv[1:])])
+    try:
+        return args.func(args)
+    except StorytellerError as exc:
+        print(f"storyteller: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstoryteller: stopped.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

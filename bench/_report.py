@@ -1,0 +1,46 @@
+"""Writing benchmark results: JSON under bench/results/, a table in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+HEADER = "# Benchmarks\n\nWritten by `make bench` (`python -m bench`); each section by its own benchmark.\n"
+
+
+def machine() -> str:
+    """One line describing where the numbers come from."""
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(name: str, data: dict) -> Path:
+    """Write ``bench/results/<name>.json``."""
+    path = RESULTS / f"{name}.json"
+    _atomic_write(path, json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def write_section(name: str, markdown: str) -> None:
+    """Replace (or add) the ``## <name>`` section of docs/benchmarks.md."""
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else HEADER
+    block = f"## {name}\n\n{markdown.strip()}\n\n"
+    pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
+    _atomic_write(DOC, text.rstrip() + "\n")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from storyteller.config import EngineSettings
+from storyteller.engines._kvcache import ReusePlan, plan_reuse
 from storyteller.engines.base import (
     BackendInfo,
     Chunk,
@@ -62,6 +63,8 @@ def gpu_support() -> tuple[bool, str]:
 class _Plan:
     tokens: list[int]
     reuse: int
+    cache: ReusePlan
+    cached: int
 
 
 class LlamaCppBackend:
@@ -83,6 +86,10 @@ class LlamaCppBackend:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._eos = {llm.token_eos()}
         self._closed = False
+        self._fingerprint: str | None = None
+        import llama_cpp
+
+        self._can_shift = bool(llama_cpp.llama_memory_can_shift(llama_cpp.llama_get_memory(llm._ctx.ctx)))
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -223,6 +230,93 @@ class LlamaCppBackend:
         with self._lock:
             self._llm.close()
 
+    # -- KV state on disk -----------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """Identify the model file and the settings a saved KV state is valid for."""
+        import hashlib
+
+        import llama_cpp
+
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            path = self._gguf.path
+            size = path.stat().st_size
+            with path.open("rb") as fh:  # head and tail: cheap, and changes with any re-quantisation
+                digest.update(fh.read(1 << 20))
+                fh.seek(max(0, size - (1 << 20)))
+                digest.update(fh.read(1 << 20))
+            s = self._settings
+            digest.update(repr((size, self._llm.n_ctx(), s.cache_type_k, s.cache_type_v, s.flash_attn,
+                                self._gpu_layers, llama_cpp.__version__)).encode())
+            self._fingerprint = digest.hexdigest()[:32]
+        return self._fingerprint
+
+    async def save_state(self, path: str | Path) -> int:
+        """Save the KV cache and its tokens (not the logits) to ``path``; returns bytes written.
+
+        The file is written beside its final name and renamed into place, with a ``.json``
+        sidecar holding the fingerprint, so a crash never leaves a half-written state behind.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._save_state, Path(path))
+
+    async def load_state(self, path: str | Path) -> bool:
+        """Load a state saved by :meth:`save_state`; False (and an empty cache) when it does not fit."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._load_state, Path(path))
+
+    def _save_state(self, path: Path) -> int:
+        import json
+
+        import llama_cpp
+
+        with self._lock:
+            llm = self._llm
+            n = llm.n_tokens
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tokens = (llama_cpp.llama_token * max(n, 1))(*llm.input_ids[:n])
+            if not llama_cpp.llama_state_save_file(llm._ctx.ctx, str(tmp).encode(), tokens, n):
+                tmp.unlink(missing_ok=True)
+                raise EngineError(f"could not save the model state to {path}; check free disk space.")
+            with tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            meta = path.with_name(path.name + ".json")
+            meta_tmp = meta.with_name(meta.name + ".tmp")
+            meta_tmp.write_text(json.dumps({"fingerprint": self.fingerprint(), "tokens": n}))
+            meta.unlink(missing_ok=True)  # the state is invalid while it is being replaced
+            os.replace(tmp, path)
+            os.replace(meta_tmp, meta)
+            return path.stat().st_size
+
+    def _load_state(self, path: Path) -> bool:
+        import ctypes
+        import json
+
+        import llama_cpp
+
+        meta_path = path.with_name(path.name + ".json")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            return False
+        if meta.get("fingerprint") != self.fingerprint() or not path.is_file():
+            return False
+        with self._lock:
+            llm = self._llm
+            capacity = llm.n_ctx()
+            buf = (llama_cpp.llama_token * capacity)()
+            count = ctypes.c_size_t(0)
+            ok = llama_cpp.llama_state_load_file(llm._ctx.ctx, str(path).encode(), buf, capacity, ctypes.byref(count))
+            if not ok:
+                llm.n_tokens = 0
+                llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+                return False
+            n = count.value
+            llm.input_ids[:n] = buf[:n]
+            llm.n_tokens = n
+            llm._requires_eval = True  # the saved file has no live logits
+            return True
+
     # -- worker thread -------------------------------------------------------------------------
 
     def _plan(self, request: GenerationRequest) -> _Plan:
@@ -238,20 +332,40 @@ class LlamaCppBackend:
                 f"the prompt has {len(tokens)} tokens but the context holds {llm.n_ctx()}; "
                 "shorten it or load the model with a larger context (--context N)."
             )
-        cached = llm.n_tokens
-        prefix = 0
-        if cached and self._settings.prefix_reuse:
-            limit = min(cached, len(tokens))
-            ids = llm.input_ids
-            while prefix < limit and ids[prefix] == tokens[prefix]:
-                prefix += 1
+        cached = llm.n_tokens if self._settings.prefix_reuse else 0
+        plan = plan_reuse(llm.input_ids[:cached], tokens, shift=self._settings.context_shift and self._can_shift)
+        if plan.removals and not self._apply_removals(plan.removals, cached):
+            plan = ReusePlan(prefix=plan.prefix, reused=plan.prefix, diverged_at=plan.diverged_at)
+        reuse = plan.reused
         # llama-cpp-python re-evaluates the last prompt token to get fresh logits, unless the
         # whole prompt is exactly what is cached and its logits are live.
-        if prefix == len(tokens) and (cached != len(tokens) or getattr(llm, "_requires_eval", True)):
-            prefix -= 1
-        if not self._settings.prefix_reuse:
-            llm.n_tokens = 0
-        return _Plan(tokens, prefix)
+        if reuse == len(tokens) and (cached != len(tokens) or plan.removals or getattr(llm, "_requires_eval", True)):
+            reuse -= 1
+        llm.n_tokens = reuse  # the KV cache past this point is dropped before evaluating
+        return _Plan(tokens, reuse, plan, cached)
+
+    def _apply_removals(self, removals: list[tuple[int, int]], cached: int) -> bool:
+        """Remove spans from the KV cache and shift what follows; False if llama.cpp refuses."""
+        import llama_cpp
+        import numpy as np
+
+        llm = self._llm
+        mem = llama_cpp.llama_get_memory(llm._ctx.ctx)
+        gone = 0
+        for start, end in removals:
+            a, b = start - gone, end - gone
+            if not llama_cpp.llama_memory_seq_rm(mem, 0, a, b):
+                llm.n_tokens = 0  # the cache is now in an unknown state: start over
+                return False
+            llama_cpp.llama_memory_seq_add(mem, 0, b, -1, -(b - a))
+            gone += end - start
+        keep = np.ones(cached, dtype=bool)
+        for start, end in removals:
+            keep[start:end] = False
+        kept = llm.input_ids[:cached][keep]
+        llm.input_ids[: len(kept)] = kept
+        llm.n_tokens = len(kept)
+        return True
 
     def _chat_tokens(self, request: GenerationRequest) -> list[int]:
         template = self._gguf.chat_template
@@ -292,15 +406,14 @@ class LlamaCppBackend:
         sampling: Sampling = request.sampling
         tokens, reuse = plan.tokens, plan.reuse
         stats = GenerationStats(prompt_tokens=len(tokens), tokens_reused=max(reuse, 0),
-                                tokens_evaluated=len(tokens) - max(reuse, 0), tokens_shifted=0,
-                                completion_tokens=0)
-        stats.cache_note = self._cache_note(reuse, len(tokens))
+                                tokens_evaluated=len(tokens) - max(reuse, 0),
+                                tokens_shifted=min(plan.cache.shifted, max(reuse, 0)), completion_tokens=0)
+        stats.cache_note = self._cache_note(plan)
         # Evaluate all but the last prompt token ourselves, in slices, so progress is reported
         # and cancellation is honoured during a long prompt; create_completion then finds them
         # cached and evaluates only the last one.
         todo = tokens[max(reuse, 0): len(tokens) - 1]
         if todo:
-            llm.n_tokens = max(reuse, 0)
             done = llm.n_tokens
             emit(PromptProgress(done, len(tokens)))
             for i in range(0, len(todo), _EVAL_SLICE):
@@ -357,12 +470,23 @@ class LlamaCppBackend:
             stats.tokens_per_second = (stats.completion_tokens - 1) / gen_seconds
         emit(Finished(finish if finish in ("stop", "length", "cancelled") else "stop", stats))
 
-    def _cache_note(self, reuse: int, total: int) -> str:
+    def _cache_note(self, plan: _Plan) -> str:
+        """Say in words why the cache could or could not be reused."""
+        total, cache = len(plan.tokens), plan.cache
         if not self._settings.prefix_reuse:
             return "prefix reuse is off (engine.prefix_reuse = false): full evaluation"
-        if reuse <= 0:
-            return "nothing cached matches the start of this prompt: full evaluation"
-        return f"reused the first {reuse} of {total} prompt tokens from the cache"
+        if plan.cached == 0:
+            return "the cache was empty: full evaluation"
+        note = f"reused {max(plan.reuse, 0)} of {total} prompt tokens"
+        if cache.removals:
+            spans = ", ".join(f"{a}-{b}" for a, b in cache.removals)
+            note += f"; context shift: removed cached tokens {spans} and shifted {cache.shifted}"
+        elif cache.diverged_at is not None and cache.diverged_at < plan.cached:
+            why = ("context shift is off (engine.context_shift = false)" if not self._settings.context_shift
+                   else "this model's cache cannot shift" if not self._can_shift
+                   else "no later part of the cache matches the rest of the prompt")
+            note += f"; the prompt changed at token {cache.diverged_at} of {plan.cached} cached, and {why}"
+        return note
 
     def _sampling_kwargs(self, sampling: Sampling) -> dict[str, Any]:
         llm = self._llm

@@ -7,6 +7,8 @@ import threading
 
 import pytest
 
+pytest.importorskip("llama_cpp")
+
 from storyteller.config import EngineSettings
 from storyteller.engines.base import (
     Backend,
@@ -18,9 +20,8 @@ from storyteller.engines.base import (
     TextChunk,
     collect,
 )
+from storyteller.engines.llamacpp import LlamaCppBackend
 from storyteller.errors import EngineError
-
-pytest.importorskip("llama_cpp")
 
 CHAT = "<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n"
 BAN_EOS = {2: -100.0}  # SmolLM2's <|im_end|> / EOS: keeps replies long enough to cut
@@ -135,17 +136,17 @@ async def test_cancelling_the_consumer_task(embedded_backend) -> None:
 
 async def test_prefix_reuse_evaluates_only_new_tokens(embedded_backend) -> None:
     base = CHAT.format(q="Tell me about ships and the harbour at dawn, in some detail.")
-    first = await collect(embedded_backend, _req("Unrelated words first. " + base, max_tokens=4, seed=1))
+    first = await collect(embedded_backend, _req(base, max_tokens=4, seed=1))
     assert first.stats.tokens_evaluated == first.stats.prompt_tokens - first.stats.tokens_reused
-    second = await collect(embedded_backend, _req(base, max_tokens=4, seed=1))
-    assert second.stats.tokens_reused == 0, "a different start cannot reuse anything"
     longer = base + first.text + " And then"
-    third = await collect(embedded_backend, _req(longer, max_tokens=4, seed=1))
+    second = await collect(embedded_backend, _req(longer, max_tokens=4, seed=1))
     shared = await embedded_backend.count_tokens(base)
-    assert third.stats.tokens_reused >= shared - 1
-    assert third.stats.tokens_evaluated == third.stats.prompt_tokens - third.stats.tokens_reused
-    assert third.stats.tokens_evaluated < third.stats.prompt_tokens / 2
-    assert "reused" in third.stats.cache_note
+    assert second.stats.tokens_reused >= shared - 1
+    assert second.stats.tokens_evaluated == second.stats.prompt_tokens - second.stats.tokens_reused
+    assert second.stats.tokens_evaluated < second.stats.prompt_tokens / 2
+    assert "reused" in second.stats.cache_note
+    other = await collect(embedded_backend, _req("A completely different question about cheese?", max_tokens=4))
+    assert other.stats.tokens_reused == 0, "a different start cannot reuse anything"
 
 
 async def test_long_prompt_reports_progress_and_can_be_cancelled(embedded_backend) -> None:
@@ -227,3 +228,86 @@ def test_all_layers_on_the_gpu(smollm2_path) -> None:
         assert result.stats.completion_tokens > 0
     finally:
         asyncio.run(backend.aclose())
+
+
+def _greedy(prompt: str, **extra) -> GenerationRequest:
+    return GenerationRequest(prompt=prompt, sampling=Sampling(max_tokens=6, temperature=0.0, top_k=1, seed=1,
+                                                             repeat_penalty=1.0, **extra))
+
+
+def _story(lines: int, start: int = 0) -> list[str]:
+    return [f"Line {i}: the caravan reached the {i}th well and the travellers rested in the shade.\n"
+            for i in range(start, start + lines)]
+
+
+async def test_context_shift_reuses_the_tail_after_a_trimmed_span(embedded_backend, smollm2_path) -> None:
+    header = "A story of the desert road.\n"
+    full = header + "".join(_story(30))
+    await collect(embedded_backend, _greedy(full))
+    # Old history trimmed (lines 0-9), one new line at the end: the rest of the cache is kept.
+    new_line = "Line 30: the caravan reached the 30th well and the travellers rested in the"
+    trimmed = header + "".join(_story(20, 10)) + new_line
+    shifted = await collect(embedded_backend, _greedy(trimmed))
+    new_tokens = await embedded_backend.count_tokens(new_line)
+    stats = shifted.stats
+    assert "context shift" in stats.cache_note
+    assert stats.tokens_shifted > 300
+    assert stats.tokens_evaluated <= new_tokens + 2
+    assert stats.tokens_reused == stats.prompt_tokens - stats.tokens_evaluated
+
+    # A full re-read of the same prompt predicts the same next tokens.
+    fresh = LlamaCppBackend.load(smollm2_path, EngineSettings(n_ctx=2048, n_threads=2, prefix_reuse=False))
+    try:
+        reread = await collect(fresh, _greedy(trimmed))
+    finally:
+        await fresh.aclose()
+    assert reread.stats.tokens_reused == 0
+    assert shifted.text.split()[:1] == reread.text.split()[:1] == ["shade."]
+
+
+async def test_context_shift_can_be_turned_off(smollm2_path) -> None:
+    backend = LlamaCppBackend.load(smollm2_path, EngineSettings(n_ctx=2048, n_threads=2, context_shift=False))
+    try:
+        await collect(backend, _greedy("Header.\n" + "".join(_story(20))))
+        result = await collect(backend, _greedy("Header.\n" + "".join(_story(10, 10)) + "More."))
+    finally:
+        await backend.aclose()
+    assert result.stats.tokens_shifted == 0
+    assert result.stats.tokens_reused <= 5
+    assert "context shift is off" in result.stats.cache_note
+
+
+async def test_saved_state_resumes_exactly_like_a_warm_engine(embedded_backend, smollm2_path, tmp_path) -> None:
+    story = "A story of the desert road.\n" + "".join(_story(25))
+    turn = story + "Line 25: the caravan"
+    sampling = dict(max_tokens=12, seed=11, temperature=0.9)
+    await collect(embedded_backend, _req(story, max_tokens=1, seed=1))
+    state = tmp_path / "story.kv"
+    size = await embedded_backend.save_state(state)
+    assert size > 0 and (tmp_path / "story.kv.json").is_file()
+    warm = await collect(embedded_backend, _req(turn, **sampling))
+
+    cold = LlamaCppBackend.load(smollm2_path, EngineSettings(n_ctx=2048, n_threads=2))
+    try:
+        assert await cold.load_state(state)
+        resumed = await collect(cold, _req(turn, **sampling))
+    finally:
+        await cold.aclose()
+    assert resumed.stats.tokens_reused >= warm.stats.tokens_reused - 1
+    assert resumed.stats.tokens_evaluated <= 8
+    assert resumed.text == warm.text
+
+
+async def test_state_from_other_settings_is_refused(embedded_backend, smollm2_path, tmp_path) -> None:
+    await collect(embedded_backend, _req("Some words to cache.", max_tokens=1))
+    state = tmp_path / "s.kv"
+    await embedded_backend.save_state(state)
+    other = LlamaCppBackend.load(smollm2_path, EngineSettings(n_ctx=1024, n_threads=2))
+    try:
+        assert other.fingerprint() != embedded_backend.fingerprint()
+        assert not await other.load_state(state)
+        assert not await other.load_state(tmp_path / "missing.kv")
+        result = await collect(other, _req("Some words to cache.", max_tokens=1))
+        assert result.stats.tokens_reused == 0
+    finally:
+        await other.aclose()

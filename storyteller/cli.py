@@ -37,6 +37,15 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="print one JSON object with the text and statistics instead of streaming")
     gen.set_defaults(func=_cmd_generate)
 
+    from storyteller.cards.cli import register as register_cards
+    from storyteller.lore.cli import register as register_lore
+    from storyteller.prompt.cli import register as register_prompt
+
+    register_cards(sub)
+    register_lore(sub)
+    register_prompt(sub)
+    _register_play(sub)
+
     demo = sub.add_parser("demo", help="a short streamed story on the default model (the default command)")
     _add_engine_options(demo)
     demo.set_defaults(func=_cmd_demo)
@@ -70,6 +79,7 @@ def _settings_from(args: argparse.Namespace):
         engine.n_gpu_layers = args.gpu_layers
     if args.context is not None:
         engine.n_ctx = args.context
+        settings.remote.context_length = args.context
     if args.threads is not None:
         engine.n_threads = args.threads
     if args.url:
@@ -77,6 +87,50 @@ def _settings_from(args: argparse.Namespace):
     if args.api_key_env:
         settings.remote.api_key_env = args.api_key_env
     return settings, paths
+
+
+def _register_play(sub) -> None:
+    play = sub.add_parser("play", help="play or write a story (--plain: line by line on stdin/stdout)")
+    play.add_argument("--card", default=None, help="character card: path or library name (default: the adventure narrator)")
+    play.add_argument("--world", action="append", default=None, metavar="W", help="world info (repeatable)")
+    play.add_argument("--story", default=None, metavar="NAME", help="open this story, or start it under this name")
+    play.add_argument("--mode", choices=["chat", "story", "adventure", "instruct"], default=None)
+    play.add_argument("--greeting", type=int, default=0, metavar="N", help="which greeting opens a new story (0 = first)")
+    play.add_argument("--plain", action="store_true", help="line-based play on stdin/stdout")
+    _add_engine_options(play)
+    play.set_defaults(func=_cmd_play)
+
+
+def _cmd_play(args: argparse.Namespace) -> int:
+    settings, paths = _settings_from(args)
+    paths.ensure()
+    if not args.plain:
+        from storyteller.errors import StorytellerError as _E
+
+        raise _E("the full-screen app is not built yet; use `storyteller play --plain`.")
+    return asyncio.run(_play_plain(args, settings, paths))
+
+
+async def _play_plain(args: argparse.Namespace, settings, paths) -> int:
+    import time
+
+    from storyteller.engines.factory import open_backend
+    from storyteller.plain import run_plain
+    from storyteller.session_setup import open_session
+
+    backend = await open_backend(settings, paths)
+    try:
+        for warning in backend.info().warnings:
+            print(f"storyteller: warning: {warning}", file=sys.stderr)
+        name = args.story or time.strftime("story-%Y%m%d-%H%M%S")
+        session = await open_session(name, settings=settings, paths=paths, backend=backend, card=args.card,
+                                     worlds=args.world, mode=args.mode, greeting=args.greeting)
+        try:
+            return await run_plain(session)
+        finally:
+            await session.close()
+    finally:
+        await backend.aclose()
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

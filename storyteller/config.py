@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from storyteller.engines.base import Sampling
@@ -66,6 +66,9 @@ class EngineSettings(_Section):
     """Reuse the KV cache for a prompt that shares a prefix with the previous one."""
     context_shift: bool = True
     """Shift the KV cache when old history was trimmed from the middle of the prompt."""
+    kv_state: Literal["turn", "exit", "off"] = "turn"
+    """Save the engine's KV cache with the story after every turn, only on exit, or never; a
+    reopened story then resumes without re-reading its prompt."""
 
 
 class RemoteSettings(_Section):
@@ -73,14 +76,16 @@ class RemoteSettings(_Section):
 
     url: str = "http://127.0.0.1:5001"
     """Base URL of the server (with or without ``/v1`` for OpenAI-compatible servers)."""
-    api_key: str | None = None
-    """API key; prefer ``api_key_env`` so the key never sits in a file."""
+    api_key: SecretStr | None = None
+    """API key; prefer ``api_key_env`` so the key never sits in a file. Never shown or logged."""
     api_key_env: str | None = None
     """Name of an environment variable holding the API key."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra HTTP headers sent with every request."""
     model: str | None = None
     """Model name to ask an OpenAI-compatible server for; unset = the first it lists."""
+    context_length: int | None = Field(default=None, ge=256)
+    """Context size to assume for an OpenAI-compatible server that does not report one."""
     use_chat: bool = False
     """OpenAI-compatible: use chat completion (server applies the template) instead of text."""
     connect_timeout: float = Field(default=10.0, gt=0)

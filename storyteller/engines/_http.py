@@ -42,8 +42,8 @@ def resolve_api_key(settings: RemoteSettings) -> str | None:
     Raises:
         ConfigError: ``api_key_env`` names a variable that is not set.
     """
-    if settings.api_key:
-        return settings.api_key
+    if settings.api_key is not None and settings.api_key.get_secret_value():
+        return settings.api_key.get_secret_value()
     if settings.api_key_env:
         value = os.environ.get(settings.api_key_env)
         if not value:

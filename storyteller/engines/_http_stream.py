@@ -15,11 +15,14 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import httpx
 
-__all__ = ["CancelRequested", "Deadline", "StopScanner", "TimedReader", "estimate_tokens", "wait_cancellable"]
+from storyteller.engines.base import GenerationRequest
+
+__all__ = ["CancelRequested", "Deadline", "RunState", "StopScanner", "TimedReader", "estimate_tokens", "wait_cancellable"]
 
 T = TypeVar("T")
 POLL_SECONDS = 0.02
@@ -163,6 +166,31 @@ class StopScanner:
                     longest = size
                     break
         return longest
+
+
+
+@dataclass(slots=True)
+class RunState:
+    """The state of one remote generation: what arrived, what was shown, when."""
+
+    request: GenerationRequest
+    genkey: str
+    scanner: StopScanner
+    started: float = field(default_factory=time.monotonic)
+    raw: str = ""
+    shown: str = ""
+    first_text_at: float | None = None
+    sent: bool = False
+    done: bool = False
+
+    def take(self, text: str) -> str:
+        """Record text from the server; return what may be shown now."""
+        if text and self.first_text_at is None:
+            self.first_text_at = time.monotonic()
+        self.raw += text
+        shown = self.scanner.feed(text)
+        self.shown += shown
+        return shown
 
 
 @functools.cache

@@ -30,7 +30,7 @@ async def open_backend(settings: Settings, paths: Paths) -> Backend:
     if kind == "openai":
         from storyteller.engines.openai import OpenAIBackend
 
-        return await OpenAIBackend.open(settings.remote)
+        return await OpenAIBackend.open(settings.remote, context_length=settings.remote.context_length)
     if kind == "fake":
         from storyteller.engines.fake import ScriptedBackend
 

@@ -19,7 +19,6 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -29,6 +28,7 @@ from storyteller.engines._http import RemoteClient
 from storyteller.engines._http_stream import (
     CancelRequested,
     Deadline,
+    RunState,
     StopScanner,
     TimedReader,
     estimate_tokens,
@@ -111,30 +111,6 @@ def kobold_payload(request: GenerationRequest, *, genkey: str, context_length: i
     if s.logit_bias:
         body["logit_bias"] = {str(token): bias for token, bias in s.logit_bias.items()}
     return body
-
-
-@dataclass(slots=True)
-class _Run:
-    """The state of one generation."""
-
-    request: GenerationRequest
-    genkey: str
-    scanner: StopScanner
-    started: float = field(default_factory=time.monotonic)
-    raw: str = ""
-    shown: str = ""
-    first_text_at: float | None = None
-    sent: bool = False
-    done: bool = False
-
-    def take(self, text: str) -> str:
-        """Record text from the server; return what may be shown now."""
-        if text and self.first_text_at is None:
-            self.first_text_at = time.monotonic()
-        self.raw += text
-        shown = self.scanner.feed(text)
-        self.shown += shown
-        return shown
 
 
 class KoboldBackend:
@@ -241,7 +217,7 @@ class KoboldBackend:
         """
         info = self.info()
         payload = kobold_payload(request, genkey=_new_genkey(), context_length=info.context_length)
-        run = _Run(request, payload["genkey"], StopScanner(request.sampling.stop))
+        run = RunState(request, payload["genkey"], StopScanner(request.sampling.stop))
         produce = self._produce_stream(run, payload) if self.streaming else self._produce_blocking(run, payload)
         try:
             async with aclosing(produce) as chunks:
@@ -282,7 +258,7 @@ class KoboldBackend:
 
     # -- generation -------------------------------------------------------------------------
 
-    async def _produce_stream(self, run: _Run, payload: dict[str, Any]) -> AsyncIterator[Chunk]:
+    async def _produce_stream(self, run: RunState, payload: dict[str, Any]) -> AsyncIterator[Chunk]:
         s = self._settings
         path = "api/extra/generate/stream"
         try:
@@ -319,6 +295,8 @@ class KoboldBackend:
                         shown = run.take(token)
                         if shown:
                             yield TextChunk(shown)
+                            if run.request.cancel.is_set():
+                                raise CancelRequested  # set while the consumer held this chunk
                     if run.scanner.matched is not None:
                         final = "stop"
                         break
@@ -344,7 +322,7 @@ class KoboldBackend:
         for chunk in await self._finish(run, final or "length"):
             yield chunk
 
-    async def _produce_blocking(self, run: _Run, payload: dict[str, Any]) -> AsyncIterator[Chunk]:
+    async def _produce_blocking(self, run: RunState, payload: dict[str, Any]) -> AsyncIterator[Chunk]:
         s = self._settings
         path = "api/v1/generate"
         run.sent = True
@@ -378,7 +356,7 @@ class KoboldBackend:
         for chunk in await self._finish(run, str(first.get("finish_reason") or "length"), first):
             yield chunk
 
-    async def _recover(self, run: _Run) -> AsyncIterator[Chunk]:
+    async def _recover(self, run: RunState) -> AsyncIterator[Chunk]:
         """The stream dropped: fetch the rest with ``generate/check`` while the server still works."""
         label = self._client.label
         lost = EngineConnectionError(
@@ -433,7 +411,7 @@ class KoboldBackend:
         except (EngineError, asyncio.TimeoutError):
             return ""
 
-    def _parse_event(self, run: _Run, data: str) -> tuple[str, str | None]:
+    def _parse_event(self, run: RunState, data: str) -> tuple[str, str | None]:
         body = _json_or_none(data)
         token = body.get("token") if isinstance(body, dict) else None
         if not isinstance(token, str):
@@ -442,7 +420,7 @@ class KoboldBackend:
         # koboldcpp 1.76 sends the *string* "null" until the last event; newer ones send null
         return token, (reason if isinstance(reason, str) and reason not in ("null", "") else None)
 
-    async def _finish(self, run: _Run, final: str, result: dict[str, Any] | None = None,
+    async def _finish(self, run: RunState, final: str, result: dict[str, Any] | None = None,
                       perf: dict[str, Any] | None = None) -> list[Chunk]:
         """The last chunks of a reply that ended on the server: held-back text, then Finished."""
         if run.scanner.matched is not None:
@@ -471,12 +449,12 @@ class KoboldBackend:
         chunks.append(Finished(reason, self._stats(run, perf, result), stop))  # type: ignore[arg-type]
         return chunks
 
-    async def _cancelled(self, run: _Run) -> Finished:
+    async def _cancelled(self, run: RunState) -> Finished:
         await self.abort(run.genkey)
         run.done = True
         return Finished("cancelled", self._stats(run, None, None))
 
-    def _stats(self, run: _Run, perf: dict[str, Any] | None, result: dict[str, Any] | None) -> GenerationStats:
+    def _stats(self, run: RunState, perf: dict[str, Any] | None, result: dict[str, Any] | None) -> GenerationStats:
         now = time.monotonic()
         stats = GenerationStats(
             seconds_total=now - run.started,
@@ -502,13 +480,13 @@ class KoboldBackend:
                 stats.prompt_seconds = float(perf["last_process_time"])
         return stats
 
-    def _bad_stream(self, run: _Run, what: str) -> EngineResponseError:
+    def _bad_stream(self, run: RunState, what: str) -> EngineResponseError:
         return EngineResponseError(
             f"{self._client.label} sent a malformed event stream ({what}); the text so far is kept. {_HINT}",
             partial_text=run.shown,
         )
 
-    def _deadline_error(self, run: _Run, exc: Deadline) -> EngineTimeoutError:
+    def _deadline_error(self, run: RunState, exc: Deadline) -> EngineTimeoutError:
         if exc.first:
             what = (f"no reply within {exc.seconds:g} s (remote.first_token_timeout); the prompt may be "
                     "too long for this server, or it is busy with another request")

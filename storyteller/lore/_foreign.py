@@ -1,0 +1,144 @@
+"""Import-only readers: NovelAI ``.lorebook`` and Kobold Lite world info.
+
+NovelAI follows SillyTavern's ``convertNovelLorebook`` (keys, text, displayName -> comment,
+``contextConfig.budgetPriority`` -> order, enabled), plus ``forceActivation`` -> constant, which
+SillyTavern drops. Kobold Lite entries match by substring, case-insensitively, so imported
+entries pin ``matchWholeWords`` off to keep that behaviour; ``keyanti`` becomes NOT_ANY secondary
+keys, or an ``@@exclude_keys`` decorator when the entry also has secondary keys.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from storyteller.errors import FormatError, LimitExceededError
+from storyteller.lore._formats import MAX_ENTRIES
+from storyteller.lore._normalize import EntryNormalizer
+from storyteller.lore.model import ImportReport, Lorebook
+
+__all__ = ["read_kobold_lite", "read_novelai"]
+
+_NAI_USED = {"text", "displayName", "keys", "enabled", "contextConfig", "forceActivation"}
+
+
+def read_novelai(data: dict[str, Any], name: str, report: ImportReport) -> Lorebook:
+    """Read a NovelAI lorebook (an object with ``lorebookVersion``).
+
+    Raises:
+        FormatError: ``entries`` is not an array.
+        LimitExceededError: Too many entries.
+    """
+    report.source_format = "novelai"
+    items = data.get("entries")
+    if not isinstance(items, list):
+        raise FormatError(f"NovelAI lorebook {name!r}: 'entries' must be an array")
+    if len(items) > MAX_ENTRIES:
+        raise LimitExceededError(f"NovelAI lorebook {name!r} has {len(items)} entries (limit {MAX_ENTRIES})")
+    normalizer = EntryNormalizer(report, name, quiet_absent=True)
+    dropped: Counter[str] = Counter()
+    entries = []
+    for index, item in enumerate(items):
+        where = f"NovelAI entry {index}"
+        if not isinstance(item, dict):
+            raise FormatError(f"{where} is not an object; fix or remove it")
+        config = item.get("contextConfig") if isinstance(item.get("contextConfig"), dict) else {}
+        display = item.get("displayName")
+        raw = {
+            "key": item.get("keys") or [],
+            "keysecondary": [],
+            "comment": display if isinstance(display, str) else "",
+            "content": item.get("text", ""),
+            "constant": bool(item.get("forceActivation")),
+            "selective": False,
+            "order": config.get("budgetPriority", 0),
+            "position": 0,
+            "disable": item.get("enabled") is False,
+            "addMemo": bool(isinstance(display, str) and display.strip()),
+            "displayIndex": index,
+        }
+        if item.get("forceActivation"):
+            report.repaired.append(f"{where}: forceActivation read as constant")
+        for key in item:
+            if key not in _NAI_USED and key not in ("id", "lastUpdatedAt"):
+                dropped[key] += 1
+        for key in config:
+            if key != "budgetPriority":
+                dropped[f"contextConfig.{key}"] += 1
+        entries.append(normalizer.entry(raw, index, where))
+    normalizer.finish(len(entries))
+    for key, count in sorted(dropped.items()):
+        report.dropped.append(f"NovelAI field {key} ({count} entries): no equivalent")
+    for key in data:
+        if key not in ("entries", "lorebookVersion"):
+            report.dropped.append(f"NovelAI top-level {key!r}: no equivalent")
+    return Lorebook(name=name, entries=entries)
+
+
+def read_kobold_lite(data: Any, name: str, report: ImportReport) -> Lorebook:
+    """Read Kobold Lite world info: a save file with ``worldinfo`` or a bare array of entries.
+
+    Raises:
+        FormatError: Not Kobold Lite world info.
+        LimitExceededError: Too many entries.
+    """
+    report.source_format = "kobold_lite"
+    location = 0
+    if isinstance(data, dict):
+        items = data.get("worldinfo")
+        location = data.get("wiinsertlocation", 0) if isinstance(data.get("wiinsertlocation"), int) else 0
+    else:
+        items = data
+    if not isinstance(items, list):
+        raise FormatError(f"Kobold Lite world info {name!r}: expected a 'worldinfo' array")
+    if len(items) > MAX_ENTRIES:
+        raise LimitExceededError(f"Kobold Lite world info {name!r} has {len(items)} entries (limit {MAX_ENTRIES})")
+    # Lite inserts after memory (0) or before the author's note (1).
+    position = 2 if location == 1 else 0
+    normalizer = EntryNormalizer(report, name, quiet_absent=True)
+    entries = []
+    for index, item in enumerate(items):
+        where = f"Kobold Lite entry {index}"
+        if not isinstance(item, dict):
+            raise FormatError(f"{where} is not an object; fix or remove it")
+        keys = _split(item.get("key"))
+        secondary = _split(item.get("keysecondary"))
+        anti = _split(item.get("keyanti"))
+        selective = bool(item.get("selective")) and bool(secondary or anti)
+        content = item.get("content", "")
+        logic = 0
+        if selective and anti and not secondary:
+            secondary, logic = anti, 2
+        elif selective and anti:
+            content = f"@@exclude_keys {','.join(anti)}\n{content}"
+            report.repaired.append(f"{where}: keyanti kept as an @@exclude_keys decorator")
+        probability = item.get("probability", 100)
+        raw = {
+            "key": keys,
+            "keysecondary": secondary if selective else [],
+            "comment": item.get("comment") or "",
+            "content": content,
+            "constant": bool(item.get("constant")),
+            "selective": selective,
+            "selectiveLogic": logic,
+            "order": 100,
+            "position": position,
+            "probability": probability,
+            "useProbability": probability != 100,
+            "matchWholeWords": False,
+            "displayIndex": index,
+        }
+        for key in ("folder", "wigroup"):
+            if item.get(key):
+                report.dropped.append(f"{where}: {key} {item[key]!r} (Lite-only grouping)")
+        entries.append(normalizer.entry(raw, index, where))
+    normalizer.finish(len(entries))
+    return Lorebook(name=name, entries=entries)
+
+
+def _split(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return []

@@ -40,10 +40,12 @@ def _build_parser() -> argparse.ArgumentParser:
     from storyteller.cards.cli import register as register_cards
     from storyteller.lore.cli import register as register_lore
     from storyteller.prompt.cli import register as register_prompt
+    from storyteller.story.cli import register as register_story
 
     register_cards(sub)
     register_lore(sub)
     register_prompt(sub)
+    register_story(sub)
     _register_play(sub)
 
     demo = sub.add_parser("demo", help="a short streamed story on the default model (the default command)")

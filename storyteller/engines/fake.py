@@ -34,16 +34,18 @@ class ScriptedBackend:
         replies: Replies given in turn; after the last one the script starts again.
         context_length: What ``info()`` reports.
         delay: Seconds to wait between words (0 = as fast as possible).
+        honour_stops: Cut at stop strings as engines do; False plays a server that ignores them.
     """
 
     def __init__(self, replies: Sequence[str] = ("The fog parts.",), *, context_length: int = 4096,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, honour_stops: bool = True) -> None:
         if not replies:
             raise ValueError("ScriptedBackend needs at least one reply")
         self._replies = list(replies)
         self._next = 0
         self._context_length = context_length
         self._delay = delay
+        self._honour_stops = honour_stops
         self.requests: list[GenerationRequest] = []
 
     def info(self) -> BackendInfo:
@@ -71,7 +73,7 @@ class ScriptedBackend:
         yield PromptProgress(prompt_tokens, prompt_tokens)
         sampling = request.sampling
         cut, stop_hit = len(reply), None
-        for stop in sampling.stop:
+        for stop in sampling.stop if self._honour_stops else ():
             at = reply.find(stop) if stop else -1
             if 0 <= at < cut:
                 cut, stop_hit = at, stop

@@ -189,6 +189,16 @@ class LlamaCppBackend:
         # Tokenising only reads the vocabulary, so it does not need the context lock.
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
+    def token_ids_containing(self, fragment: str) -> list[int]:
+        """Ids of ordinary (non-special) tokens whose text contains ``fragment``, e.g. to ban them."""
+        llm = self._llm
+        found = []
+        for token in range(llm.n_vocab()):
+            piece = llm._model.token_get_text(token)
+            if fragment in piece and not (piece.startswith("<") and piece.endswith(">") and len(piece) > 2):
+                found.append(token)
+        return found
+
     async def count_tokens(self, text: str) -> int:
         """Exact token count of ``text`` (no BOS)."""
         return len(self.tokenize(text))

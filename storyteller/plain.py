@@ -1,0 +1,165 @@
+"""``storyteller play --plain``: a line-based play loop for pipes, scripts, SSH and screen readers.
+
+Each input line is a turn; lines starting with ``/`` are commands. Replies stream to stdout as
+plain text (no colours, no cursor movement). Piping a file of inputs plays them in order and
+exits at the end of input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from storyteller.errors import StorytellerError
+from storyteller.session import GenerationFailed, PromptProcessed, Session, SessionEvent, TextReceived
+
+__all__ = ["HELP", "run_plain"]
+
+HELP = """Commands:
+  /do TEXT      an action (adventure: "> You TEXT")
+  /say TEXT     speech
+  /story TEXT   narration written by you
+  /continue     let the model continue its last reply
+  /retry        another reply in place of the last one (the old one is kept as a swipe)
+  /swipe N      show another reply: /swipe 1 next, /swipe -1 previous
+  /undo, /redo  step back or forward
+  /edit TEXT    replace the text of the last message
+  /show         print the story so far
+  /save         write a snapshot now (every turn is saved anyway)
+  /help         this list
+  /quit         leave (end of input also leaves)
+Plain lines are {default} inputs."""
+
+
+class _Printer:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.streaming = False
+
+    def __call__(self, event: SessionEvent) -> None:
+        if isinstance(event, TextReceived):
+            self.out.write(event.delta)
+            self.out.flush()
+            self.streaming = True
+        elif isinstance(event, PromptProcessed) and event.total > 400 and event.done == event.total - 1:
+            pass  # reading a long prompt; the first words follow
+        elif isinstance(event, GenerationFailed):
+            self.end()
+            self.out.write(f"[error: {event.message}]\n")
+            self.out.flush()
+
+    def end(self) -> None:
+        if self.streaming:
+            self.out.write("\n")
+            self.out.flush()
+            self.streaming = False
+
+
+def _render_path(session: Session) -> str:
+    from storyteller.prompt import format_action
+
+    mode = session.story.settings.mode
+    lines = []
+    for message in session.story.messages():
+        head = message.head
+        if head.kind in ("say", "do", "story") and head.author.startswith(("user", "kiosk:")):
+            if mode == "adventure" and head.kind in ("do", "say"):
+                lines.append(format_action(head.kind, message.text).strip())
+            else:
+                lines.append(f"> {message.text}")
+        else:
+            lines.append(message.text)
+    return "\n\n".join(lines)
+
+
+async def run_plain(session: Session, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+    """Play on ``stdin``/``out`` until ``/quit`` or end of input; returns the exit code."""
+    stdin = stdin or sys.stdin
+    out = out or sys.stdout
+    printer = _Printer(out)
+    session.subscribe(printer)
+    mode = session.story.settings.mode
+    default_kind = {"adventure": "do", "story": "story"}.get(mode, "say")
+    out.write(f"[story {session.story.name!r}, {mode} mode, with {session.character_name}; /help for commands]\n")
+    if session.story.read_only:
+        out.write("[read-only: another storyteller process is writing this story]\n")
+    text = _render_path(session)
+    if text:
+        out.write(text + "\n")
+    out.flush()
+    while True:
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:
+            break
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        if not stdin.isatty():  # a piped script: show what was played, as a transcript
+            out.write(f"\n>>> {line}\n")
+        try:
+            if not await _handle(session, line, default_kind, printer, out):
+                break
+        except StorytellerError as exc:
+            printer.end()
+            out.write(f"[{exc}]\n")
+        printer.end()
+        out.flush()
+    return 0
+
+
+async def _handle(session: Session, line: str, default_kind: str, printer: _Printer, out: TextIO) -> bool:
+    if not line.startswith("/"):
+        await _reply(session.submit(line, default_kind), session, out)
+        return True
+    command, _, arg = line[1:].partition(" ")
+    command = command.lower()
+    if command in ("do", "say", "story"):
+        await _reply(session.submit(arg, command), session, out)
+    elif command == "continue":
+        await _reply(session.continue_(), session, out)
+    elif command in ("retry", "regenerate"):
+        await _reply(session.regenerate(), session, out)
+    elif command == "swipe":
+        step = int(arg) if arg.strip().lstrip("-").isdigit() else 1
+        node = await session.swipe(step)
+        if node is not None and not printer.streaming:
+            index, count = session.swipe_position()
+            out.write(f"[{index + 1}/{count}] {node.text}\n")
+    elif command == "undo":
+        session.undo()
+        out.write(_last(session))
+    elif command == "redo":
+        session.redo()
+        out.write(_last(session))
+    elif command == "edit":
+        messages = session.story.messages()
+        if not messages or not arg.strip():
+            out.write("[nothing to edit; use /edit NEW TEXT]\n")
+        else:
+            session.edit(messages[-1].nodes[-1].id, arg)
+            out.write("[edited]\n")
+    elif command == "show":
+        out.write(_render_path(session) + "\n")
+    elif command == "save":
+        session.story.snapshot()
+        out.write("[saved]\n")
+    elif command in ("quit", "exit", "q"):
+        return False
+    elif command == "help":
+        out.write(HELP.format(default=default_kind) + "\n")
+    else:
+        out.write(f"[unknown command /{command}; /help lists them]\n")
+    return True
+
+
+async def _reply(coro, session: Session, out: TextIO) -> None:
+    node = await coro
+    if node is None:
+        return
+    out.flush()
+
+
+def _last(session: Session) -> str:
+    messages = session.story.messages()
+    return f"[now at: {messages[-1].text[:200]}]\n" if messages else "[the story is empty]\n"

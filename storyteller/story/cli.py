@@ -1,0 +1,108 @@
+"""``storyteller story ...``: list, show, import and export stories.
+
+Wire it into the main parser with ``storyteller.story.cli.register(subparsers)``. Each
+sub-command sets ``func(args) -> int``; errors are raised as ``StorytellerError`` subclasses.
+Story text printed to the terminal passes through :func:`_plain`, which removes control
+characters (an imported chat could otherwise send terminal escape sequences).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from storyteller.story.convert import EXPORT_FORMATS, export_story, import_story
+from storyteller.story.store import StoryStore
+from storyteller.story.text import display_author
+
+__all__ = ["register"]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _plain(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``story`` command and its sub-commands to an argparse sub-parser set."""
+    story = subparsers.add_parser("story", help="list, show, import and export stories")
+    commands = story.add_subparsers(dest="story_command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser("list", help="list the saved stories")
+    p.set_defaults(func=_cmd_list)
+
+    p = commands.add_parser("show", help="print a story's current path")
+    p.add_argument("name", metavar="NAME", help="the story's name")
+    p.set_defaults(func=_cmd_show)
+
+    p = commands.add_parser("export", help="write a story's current path to a file")
+    p.add_argument("name", metavar="NAME", help="the story's name")
+    p.add_argument("path", metavar="PATH", help="the file to write")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default=None,
+                   help="st (SillyTavern .jsonl), kobold (Kobold Lite .json), md or txt "
+                        "(default: from PATH's extension)")
+    p.set_defaults(func=_cmd_export)
+
+    p = commands.add_parser("import", help="import a SillyTavern chat or Kobold Lite save as a new story")
+    p.add_argument("path", metavar="PATH", help="the .jsonl chat or .json save")
+    p.add_argument("--name", default=None, help="the new story's name (default: from the file name)")
+    p.set_defaults(func=_cmd_import)
+
+
+def _cmd_list(args: Any) -> int:
+    store = StoryStore()
+    infos = store.list()
+    if not infos:
+        print(f"no stories yet in {store.root}")
+        return 0
+    for info in infos:
+        with store.open(info.name, read_only=True) as story:
+            turns = len(story.current_path())
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
+        origin = f"  (branched from {info.branched_from.get('story')})" if info.branched_from else ""
+        print(f"{_plain(info.name)}  {turns} turns  {when}{origin}")
+    return 0
+
+
+def _cmd_show(args: Any) -> int:
+    with StoryStore().open(args.name, read_only=True) as story:
+        s = story.settings
+        print(f"story: {_plain(story.name)}")
+        print(f"mode: {s.mode}  persona: {_plain(s.persona.name)}  cards: {', '.join(map(_plain, s.cards)) or '-'}"
+              f"  worlds: {', '.join(map(_plain, s.worlds)) or '-'}")
+        for warning in story.warnings:
+            print(f"warning: {_plain(warning)}")
+        for message in story.messages():
+            head = message.head
+            options = [n for n in story.siblings(head.id) if not story.is_hidden(n.id)]
+            swipe = f" {options.index(head) + 1}/{len(options)}" if len(options) > 1 and head in options else ""
+            print(f"\n[{head.id} {head.kind}{swipe}] {_plain(display_author(head, story.tree))}:")
+            print(_plain(message.text))
+    return 0
+
+
+def _cmd_export(args: Any) -> int:
+    path = Path(args.path)
+    with StoryStore().open(args.name, read_only=True) as story:
+        fmt = args.format or ("st" if path.suffix.lower() not in (".jsonl", ".json", ".md", ".markdown", ".txt") else None)
+        export_story(story, path, fmt)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_import(args: Any) -> int:
+    story, report = import_story(StoryStore(), Path(args.path), name=args.name)
+    try:
+        print(f"imported {Path(args.path).name} ({report.source_format}): {len(story.nodes)} nodes")
+        for line in report.lines():
+            print(_plain(line))
+        name = story.name
+    finally:
+        story.close()
+    sys.stdout.flush()
+    print(name)
+    return 0

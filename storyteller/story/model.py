@@ -1,0 +1,295 @@
+"""The data of a story: immutable nodes, generation records, settings, import reports.
+
+Nodes are frozen dataclasses (cheap to build when a long journal is replayed); settings are a
+pydantic model (validated when they change, and when they come from an imported file).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AUTHOR_NARRATOR",
+    "AUTHOR_USER",
+    "KINDS",
+    "AuthorsNote",
+    "Generation",
+    "ImportReport",
+    "Node",
+    "NodeKind",
+    "Persona",
+    "StorySettings",
+    "new_id",
+]
+
+NodeKind = Literal["say", "do", "story", "continue", "greeting", "system", "generation"]
+KINDS: tuple[str, ...] = ("say", "do", "story", "continue", "greeting", "system", "generation")
+
+AUTHOR_USER = "user"
+"""The author of the player's own inputs (the persona's name lives in the settings)."""
+AUTHOR_NARRATOR = "narrator"
+"""The author of narration that belongs to no character."""
+KIOSK_PREFIX = "kiosk:"
+"""Authors written as ``kiosk:<visitor>`` are kiosk visitors."""
+
+
+def new_id() -> str:
+    """A fresh node id: 12 hex digits, random, so that ids never collide after a crash."""
+    return secrets.token_hex(6)
+
+
+def _frozen(mapping: dict[str, Any] | None) -> MappingProxyType:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """How a piece of text was generated.
+
+    Attributes:
+        engine: The engine kind (``embedded``, ``kobold``, ``openai``, ``fake``...).
+        model: The model's name or file.
+        sampler: The sampler settings used, as plain data.
+        prompt_tokens: Tokens in the prompt.
+        tokens_reused: Prompt tokens the engine took from its cache.
+        timings: Seconds and speeds (``seconds_total``, ``tokens_per_second``...).
+        finish_reason: ``stop``, ``length``, ``cancelled`` or ``error``.
+        interrupted: True when the text stopped early (stop pressed, engine failure).
+    """
+
+    engine: str = ""
+    model: str = ""
+    sampler: MappingProxyType = field(default_factory=lambda: _frozen(None))
+    prompt_tokens: int | None = None
+    tokens_reused: int | None = None
+    timings: MappingProxyType = field(default_factory=lambda: _frozen(None))
+    finish_reason: str = ""
+    interrupted: bool = False
+
+    def __post_init__(self) -> None:
+        # Accept plain dicts from callers, but never keep a mutable reference to them.
+        for name in ("sampler", "timings"):
+            value = getattr(self, name)
+            if not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, _frozen(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data."""
+        return {
+            "engine": self.engine,
+            "model": self.model,
+            "sampler": dict(self.sampler),
+            "prompt_tokens": self.prompt_tokens,
+            "tokens_reused": self.tokens_reused,
+            "timings": dict(self.timings),
+            "finish_reason": self.finish_reason,
+            "interrupted": self.interrupted,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Generation:
+        """Rebuild a record written by :meth:`to_dict` (unknown keys are ignored)."""
+        return cls(
+            engine=str(data.get("engine") or ""),
+            model=str(data.get("model") or ""),
+            sampler=dict(data.get("sampler") or {}),
+            prompt_tokens=data.get("prompt_tokens"),
+            tokens_reused=data.get("tokens_reused"),
+            timings=dict(data.get("timings") or {}),
+            finish_reason=str(data.get("finish_reason") or ""),
+            interrupted=bool(data.get("interrupted", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One immutable turn of a story.
+
+    Attributes:
+        id: Unique within the story.
+        parent: The id of the node this one follows, or ``None`` for a first message.
+        text: The text. A ``continue`` node holds only the text it added to its parent.
+        author: ``user``, ``narrator``, a character's name, or ``kiosk:<visitor>``.
+        kind: ``say`` / ``do`` / ``story`` (player inputs), ``generation`` (a reply),
+            ``continue`` (more text for the parent), ``greeting``, ``system``.
+        created: Seconds since the epoch (UTC).
+        generation: How the text was generated, for generated text.
+        edited_from: The node this one is an edited copy of.
+        extra: Data kept from imports (SillyTavern ``extra``, swipe info...), never interpreted.
+    """
+
+    id: str
+    parent: str | None
+    text: str
+    author: str
+    kind: str
+    created: float
+    generation: Generation | None = None
+    edited_from: str | None = None
+    extra: MappingProxyType = field(default_factory=lambda: _frozen(None))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.extra, MappingProxyType):
+            object.__setattr__(self, "extra", _frozen(self.extra))
+
+    @classmethod
+    def make(
+        cls,
+        text: str,
+        *,
+        author: str,
+        kind: str,
+        parent: str | None,
+        generation: Generation | None = None,
+        edited_from: str | None = None,
+        extra: dict[str, Any] | None = None,
+        created: float | None = None,
+    ) -> Node:
+        """A new node with a fresh id and the current time."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown node kind {kind!r}; use one of {', '.join(KINDS)}")
+        return cls(
+            id=new_id(), parent=parent, text=text, author=author, kind=kind,
+            created=time.time() if created is None else created, generation=generation,
+            edited_from=edited_from, extra=extra or {},
+        )
+
+    @property
+    def is_user(self) -> bool:
+        """True for the player's own inputs (including kiosk visitors)."""
+        return self.author == AUTHOR_USER or self.author.startswith(KIOSK_PREFIX)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The node as JSON-ready data (what the journal stores)."""
+        data: dict[str, Any] = {
+            "id": self.id, "parent": self.parent, "text": self.text, "author": self.author,
+            "kind": self.kind, "created": self.created,
+        }
+        if self.generation is not None:
+            data["generation"] = self.generation.to_dict()
+        if self.edited_from is not None:
+            data["edited_from"] = self.edited_from
+        if self.extra:
+            data["extra"] = dict(self.extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Node:
+        """Rebuild a node written by :meth:`to_dict`.
+
+        Raises:
+            ValueError: A required field is missing or of the wrong type.
+        """
+        try:
+            node_id, text, author, kind = data["id"], data["text"], data["author"], data["kind"]
+            created = float(data["created"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"node record is incomplete: {exc}") from None
+        parent = data.get("parent")
+        if not all(isinstance(v, str) for v in (node_id, text, author, kind)) or not (
+            parent is None or isinstance(parent, str)
+        ):
+            raise ValueError("node record has a field of the wrong type")
+        gen = data.get("generation")
+        return cls(
+            id=node_id, parent=parent, text=text, author=author, kind=kind, created=created,
+            generation=Generation.from_dict(gen) if isinstance(gen, dict) else None,
+            edited_from=data.get("edited_from"), extra=data.get("extra") or {},
+        )
+
+
+class AuthorsNote(BaseModel):
+    """The author's note: a short instruction placed near the end of the prompt."""
+
+    model_config = ConfigDict(extra="allow")
+
+    text: str = ""
+    """The note itself; empty means no note."""
+    depth: int = Field(default=4, ge=0)
+    """How many messages from the end it is inserted."""
+    interval: int = Field(default=1, ge=0)
+    """Insert it every N user turns (0 = never, 1 = always)."""
+    role: Literal["system", "user", "assistant"] = "system"
+    """Which role the note speaks with in chat prompts."""
+
+
+class Persona(BaseModel):
+    """Who the player is."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = "User"
+    """The player's name, used for ``{{user}}``."""
+    description: str = ""
+    """A description of the player, for the prompt."""
+
+
+class StorySettings(BaseModel):
+    """Everything that lives with a story besides its turns.
+
+    Cards and worlds are referred to by file name or id; this package never loads them.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    cards: list[str] = Field(default_factory=list)
+    """Character card file names (more than one for group chats)."""
+    worlds: list[str] = Field(default_factory=list)
+    """World info (lorebook) names."""
+    mode: str = "chat"
+    """``chat``, ``story``, ``adventure`` or ``instruct``."""
+    template: str | None = None
+    """The prompt template name; ``None`` picks one from the model."""
+    authors_note: AuthorsNote = Field(default_factory=AuthorsNote)
+    """The author's note."""
+    memory: str = ""
+    """Text kept at the top of every prompt."""
+    persona: Persona = Field(default_factory=Persona)
+    """The player's persona."""
+    sampler_preset: str | None = None
+    """The sampler preset name."""
+    sampler_overrides: dict[str, Any] = Field(default_factory=dict)
+    """Sampler values that override the preset."""
+    engine: str | None = None
+    """The engine kind this story plays on; ``None`` uses the global setting."""
+    variables: dict[str, Any] = Field(default_factory=dict)
+    """Variables set by macros (``{{setvar}}``)."""
+    timed_effects: dict[str, Any] = Field(default_factory=dict)
+    """World-info timed-effect state (sticky, cooldown, delay); opaque to this package."""
+    imported: dict[str, Any] = Field(default_factory=dict)
+    """Raw data kept from an imported file that nothing uses yet (Kobold world info...)."""
+
+
+class ImportReport(BaseModel):
+    """What an import changed: lenient in, and honest about it.
+
+    Attributes:
+        source_format: What was read, e.g. ``"sillytavern-jsonl"`` or ``"kobold-lite-json"``.
+        repaired: Values changed into the right type or shape.
+        defaulted: Missing values that were filled in.
+        dropped: Values that could not be used and were left out.
+    """
+
+    source_format: str = ""
+    repaired: list[str] = Field(default_factory=list)
+    defaulted: list[str] = Field(default_factory=list)
+    dropped: list[str] = Field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing had to be changed."""
+        return not (self.repaired or self.defaulted or self.dropped)
+
+    def lines(self) -> list[str]:
+        """The report as human-readable lines, one per change."""
+        return (
+            [f"repaired: {m}" for m in self.repaired]
+            + [f"defaulted: {m}" for m in self.defaulted]
+            + [f"dropped: {m}" for m in self.dropped]
+        )

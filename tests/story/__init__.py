@@ -1,0 +1,1 @@
+"""Tests of the story tree, its storage, and chat import/export."""

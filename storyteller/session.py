@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from storyteller.engines.base import Backend, Finished, GenerationRequest, GenerationStats, PromptProgress, TextChunk

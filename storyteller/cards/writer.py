@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from storyteller.cards.limits import DEFAULT_LIMITS, Limits
 from storyteller.cards.model import Card, ImportReport
 from storyteller.cards.reader import V1_FIELDS, asset_path
 from storyteller.errors import FormatError
+from storyteller.fileio import atomic_write
 
 __all__ = [
     "Spec",
@@ -139,23 +139,6 @@ def card_to_charx(card: Card) -> bytes:
             asset["uri"] = f"embeded://{asset['uri'].removeprefix('__asset:')}"
     card_json = json.dumps(v3, ensure_ascii=False, indent=4).encode("utf-8")
     return _charx.write_charx(card_json, files)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes 0600 files; keep the mode of the file we replace, else a normal 0644.
-        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def render_card(card: Card, suffix: str, spec: Spec = "v3", *, limits: Limits = DEFAULT_LIMITS) -> bytes:

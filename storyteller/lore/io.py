@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from storyteller.errors import FormatError, LimitExceededError
+from storyteller.fileio import atomic_write
 from storyteller.lore._foreign import read_kobold_lite, read_novelai
 from storyteller.lore._formats import (
     from_character_book,
@@ -146,17 +145,5 @@ def save_lorebook(book: Lorebook, path: str | Path, fmt: str = "sillytavern") ->
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write JSON via a temp file in the same folder, fsync, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False, indent=4)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write JSON in SillyTavern's indented style, atomically."""
+    return atomic_write(path, (json.dumps(data, ensure_ascii=False, indent=4) + "\n").encode("utf-8"))

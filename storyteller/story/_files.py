@@ -19,36 +19,13 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storyteller.fileio import atomic_write, fsync_dir
+
 __all__ = ["Journal", "JournalRead", "WriterLock", "atomic_write", "fsync_dir", "read_journal"]
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make renames and new files in ``folder`` durable."""
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that it is either fully old or fully new."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(3)}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def encode_event(event: dict[str, Any]) -> bytes:

@@ -8,6 +8,7 @@ becomes history messages.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -168,11 +169,9 @@ class SessionParts:
             )
             inserts = lore_inserts(lore)
         note = st.authors_note
-        options = self.builder.options
-        options = PromptOptions(**{**{f: getattr(options, f) for f in options.__dataclass_fields__},
-                                   "mode": st.mode, "reply_tokens": sampling.max_tokens,
-                                   "continue_last": continuing, "story_id": story.name,
-                                   "extra_stops": tuple(sampling.stop)})
+        options = dataclasses.replace(self.builder.options, mode=st.mode, reply_tokens=sampling.max_tokens,
+                                      continue_last=continuing, story_id=story.name,
+                                      extra_stops=tuple(sampling.stop))
         prompt = await self.builder.build(
             history, character=self.character, persona=persona, memory=st.memory, world_info=inserts,
             authors_note=AuthorsNote(text=note.text, depth=note.depth, interval=note.interval, role=note.role),

@@ -38,6 +38,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_cmd_generate)
 
     from storyteller.cards.cli import register as register_cards
+    from storyteller.kiosk.cli import register as register_kiosk
     from storyteller.lore.cli import register as register_lore
     from storyteller.prompt_cmd import register as register_prompt
     from storyteller.story.cli import register as register_story
@@ -46,6 +47,7 @@ def _build_parser() -> argparse.ArgumentParser:
     register_lore(sub)
     register_prompt(sub)
     register_story(sub)
+    register_kiosk(sub)
     _register_play(sub)
 
     demo = sub.add_parser("demo", help="a short streamed story on the default model (the default command)")

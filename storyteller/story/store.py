@@ -202,7 +202,8 @@ class Story:
         """Save an edited version of a node as a new sibling and move the path to it.
 
         The original stays as a swipe. If the node had turns after it on its chosen path, they are
-        copied after the edited version so that editing an early passage keeps the later ones.
+        copied after the edited version so that editing an early passage keeps the later ones
+        (hidden ones are not copied; they stay on the original branch).
 
         Returns:
             The edited node.
@@ -213,6 +214,8 @@ class Story:
         new_nodes = [edited]
         below = self.tree.path_to(self.tree.chosen_leaf(original.id))[len(self.tree.path_to(original.id)):]
         for old in below:
+            if old.id in self.tree.hidden:
+                continue  # a hidden passage stays hidden: it is kept on the old branch, not copied
             new_nodes.append(Node.make(old.text, author=old.author, kind=old.kind, parent=new_nodes[-1].id,
                                        generation=old.generation, edited_from=old.id, extra=dict(old.extra),
                                        created=old.created))

@@ -161,3 +161,18 @@ def test_unknown_nodes_and_kinds_are_refused(store: StoryStore) -> None:
     with pytest.raises(StoryError, match="no node"):
         story.edit("nope", "x")
     assert story.nodes == {}
+
+
+def test_edit_does_not_bring_back_hidden_passages(tmp_path) -> None:
+    from storyteller.story.store import StoryStore
+
+    with StoryStore(tmp_path).create("hide-edit") as story:
+        first = story.add_node("A visitor writes.", author="kiosk:ann", kind="story")
+        bad = story.add_node("A reply to hide.", author="narrator", kind="generation")
+        story.add_node("Next visitor.", author="kiosk:bo", kind="story")
+        story.hide(bad.id)
+        story.edit(first.id, "A visitor writes, edited.")
+        texts = [n.text for n in story.current_path()]
+        assert texts == ["A visitor writes, edited.", "Next visitor."]
+        assert story.node(bad.id).text == "A reply to hide."  # still in the tree, still hidden
+        assert story.is_hidden(bad.id)

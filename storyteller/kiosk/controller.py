@@ -1,0 +1,395 @@
+"""The kiosk's rules, free of any UI: turns, cooldown, moderation, recap, archive, admin actions.
+
+:class:`KioskController` wraps one :class:`~storyteller.session.Session` and is what the Textual
+app drives. Time comes from an injected clock (seconds since the epoch), so tests move time
+without sleeping. Session events are passed on to the controller's own listeners, which survive
+a story reset (the session is replaced, the listeners are not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from storyteller.config import Settings
+from storyteller.engines.base import Backend, TextChunk
+from storyteller.errors import StoryError, StorytellerError
+from storyteller.kiosk.archive import (
+    KioskState,
+    archive_due,
+    archived_name,
+    visitor_turns,
+    write_archive,
+)
+from storyteller.kiosk.moderation import Moderator
+from storyteller.kiosk.settings import KioskSettings, verify_pin
+from storyteller.paths import Paths
+from storyteller.session import Session, SessionEvent, TextReceived
+from storyteller.session_setup import open_session
+from storyteller.story.model import KIOSK_PREFIX, Node
+from storyteller.story.tree import Message
+
+__all__ = ["KioskController", "TurnResult", "input_kinds"]
+
+USER_KINDS = ("say", "do", "story")
+RECAP_INSTRUCTION = ("(Out of the story for a moment: in three short sentences, tell a newcomer what has "
+                     "happened in this story so far. Plain prose, no lists.)")
+
+
+def input_kinds(mode: str) -> tuple[str, ...]:
+    """The input kinds a visitor can choose in a story mode."""
+    if mode == "adventure":
+        return ("do", "say", "story")
+    if mode == "story":
+        return ("story",)
+    return ("say",)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """How a visitor's submission ended.
+
+    Attributes:
+        refused: The kind message when moderation refused the input (nothing was added).
+        reply: The reply node kept in the story, if any.
+        moderated: ``regenerated`` or ``cut`` when the reply was moderated, else "".
+        error: An engine or story error message.
+    """
+
+    refused: str | None = None
+    reply: Node | None = None
+    moderated: str = ""
+    error: str | None = None
+
+
+class KioskController:
+    """One kiosk: a session plus the kiosk's rules.
+
+    Build it with :meth:`open`.
+
+    Args:
+        session: The open session.
+        kiosk: The kiosk settings.
+        settings: The engine settings (after the low-power profile).
+        paths: Storyteller's folders.
+        clock: Seconds since the epoch (``time.time`` in production).
+    """
+
+    def __init__(self, session: Session, kiosk: KioskSettings, settings: Settings, paths: Paths,
+                 clock: Callable[[], float]) -> None:
+        self.session = session
+        self.kiosk = kiosk
+        self.settings = settings
+        self.paths = paths
+        self.clock = clock
+        self.moderator = Moderator(kiosk.moderation)
+        self.state = KioskState.load(session.story.folder)
+        self.cooldown_until = 0.0
+        self._listeners: list[Callable[[SessionEvent], None]] = []
+        self._unsubscribe = session.subscribe(self._forward)
+        self._flagged = False
+        self._recap_cancel: threading.Event | None = None
+        self._pin_failures = 0
+        self._pin_locked_until = 0.0
+
+    @classmethod
+    async def open(cls, story: str, *, kiosk: KioskSettings, settings: Settings, paths: Paths, backend: Backend,
+                   card: str | None = None, worlds: Sequence[str] | None = None,
+                   clock: Callable[[], float]) -> KioskController:
+        """Open (or start) the story and wrap it."""
+        session = await open_session(story, settings=settings, paths=paths, backend=backend, card=card, worlds=worlds)
+        if session.story.read_only:
+            await session.close()
+            raise StoryError(f"the story {story!r} is being written by another storyteller process; "
+                             "stop it before starting the kiosk.")
+        return cls(session, kiosk, settings, paths, clock)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[SessionEvent], None]) -> None:
+        """Receive every session event, across story resets."""
+        self._listeners.append(listener)
+
+    def _forward(self, event: SessionEvent) -> None:
+        if isinstance(event, TextReceived) and self.moderator.active and not self._flagged:
+            if self.moderator.first(event.text) is not None:
+                self._flagged = True
+                self.session.stop()  # stop at once: a flagged reply is not worth finishing
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def title(self) -> str:
+        """The title shown on the attract screen."""
+        return self.kiosk.title or self.session.story.name
+
+    @property
+    def speaker(self) -> str:
+        """Who writes the replies."""
+        return self.session.character_name
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The input kinds visitors can choose."""
+        return input_kinds(self.session.story.settings.mode)
+
+    def messages(self) -> list[Message]:
+        """The story so far (hidden passages left out)."""
+        return self.session.story.messages()
+
+    def shown_text(self, text: str) -> str:
+        """Reply text as it may be shown while streaming: with moderation on, only whole words
+        before the first match, so a flagged word never flashes on screen."""
+        if not self.moderator.active:
+            return text
+        flag = self.moderator.first(text)
+        if flag is not None:
+            text = text[: flag.start]
+        cut = max(text.rfind(" "), text.rfind("\n"))
+        return text[: cut + 1] if cut >= 0 else ""
+
+    def now(self) -> float:
+        """The injected clock."""
+        return self.clock()
+
+    def cooldown_left(self) -> float:
+        """Seconds before the next turn may start (0 when it may)."""
+        return max(0.0, self.cooldown_until - self.now())
+
+    def pending_input(self) -> Node | None:
+        """A visitor input left without a reply (the kiosk stopped mid-turn), if any."""
+        messages = self.messages()
+        if messages and messages[-1].head.kind in USER_KINDS:
+            return messages[-1].head
+        return None
+
+    # -- a visitor's turn --------------------------------------------------------------------
+
+    def check_input(self, text: str) -> str | None:
+        """The refusal message for this input, or ``None`` when it may be added."""
+        if len(text) > self.kiosk.max_input_chars:
+            return f"That is a little long: please keep it under {self.kiosk.max_input_chars} characters."
+        return self.moderator.refuses(text)
+
+    async def submit(self, text: str, kind: str, visitor: str) -> TurnResult:
+        """Add a visitor's text and generate the continuation (moderated when moderation is on)."""
+        refused = self.check_input(text)
+        if refused:
+            return TurnResult(refused=refused)
+        if kind not in self.kinds:
+            kind = self.kinds[0]
+        await self.cancel_recap()
+        name = " ".join(visitor.split())[: self.kiosk.max_name_chars]
+        return await self._moderated(lambda: self.session.submit(text, kind, author=f"{KIOSK_PREFIX}{name}"))
+
+    async def retry(self) -> TurnResult:
+        """Another reply in place of the last one; the old one stays in the story as a swipe."""
+        await self.cancel_recap()
+        return await self._moderated(self.session.regenerate)
+
+    async def resume_pending(self) -> TurnResult | None:
+        """Write the reply to a visitor input left without one; ``None`` when there is none."""
+        pending = self.pending_input()
+        if pending is None:
+            return None
+        return await self._moderated(lambda: self.session.submit("", pending.kind))
+
+    async def _moderated(self, generate: Callable) -> TurnResult:
+        self._flagged = False
+        try:
+            node = await generate()
+        except StorytellerError as exc:
+            return TurnResult(error=str(exc))
+        if node is None:
+            return TurnResult(error="the story could not be continued just now; please try again.")
+        if not self.moderator.active:
+            return TurnResult(reply=node)
+        tries = 0
+        while self.moderator.first(node.text) is not None or self._flagged:
+            if self.kiosk.moderation.output_action == "regenerate" and tries < self.kiosk.moderation.max_regenerations:
+                tries += 1
+                flagged = node
+                self._flagged = False
+                node = await self.session.regenerate()
+                self.session.story.hide(flagged.id)
+                if node is None:
+                    return TurnResult(error="the story could not be continued just now; please try again.",
+                                      moderated="regenerated")
+                continue
+            cut = self.session.edit(node.id, self.moderator.cut(node.text))
+            self.session.story.hide(node.id)
+            self._flagged = False
+            return TurnResult(reply=cut, moderated="cut")
+        return TurnResult(reply=node, moderated="regenerated" if tries else "")
+
+    def end_turn(self) -> None:
+        """A visitor's turn is over: start the cooldown."""
+        self.cooldown_until = self.now() + self.kiosk.cooldown_seconds
+
+    # -- recap ---------------------------------------------------------------------------------
+
+    def recap_due(self) -> bool:
+        """True when enough visitor turns passed since the last recap."""
+        every = self.kiosk.recap_every
+        return every > 0 and visitor_turns(self.session.story) - self.state.recap_turn >= every
+
+    async def write_recap(self) -> str | None:
+        """Ask the model for a recap of the whole story and keep it; ``None`` when cancelled or failed.
+
+        The prompt is the story's own prompt with one more instruction at the end, so an engine
+        that reuses a cached prefix only reads the instruction.
+        """
+        session = self.session
+        if session.generating or not self.messages():
+            return None
+        cancelled = threading.Event()
+        self._recap_cancel = cancelled
+        try:
+            text = await self._recap_text(session, cancelled)
+        except StorytellerError:
+            return None
+        finally:
+            self._recap_cancel = None
+        if cancelled.is_set() or not text:
+            return None
+        self.state.recap = text
+        self.state.recap_turn = visitor_turns(session.story)
+        self.state.save(session.story.folder)
+        return text
+
+    async def _recap_text(self, session: Session, cancelled: threading.Event) -> str:
+        messages = self.messages()
+        kind = "story" if session.story.settings.mode == "adventure" else "say"
+        extra = Node.make(RECAP_INSTRUCTION, author=f"{KIOSK_PREFIX}", kind=kind, parent=None)
+        prompt, _lore = await session.parts.build_prompt(session.story, [*messages, Message((extra,))],
+                                                         continuing=False)
+        request = session.parts.request_for(prompt, session.story.settings)
+        request.sampling = request.sampling.model_copy(update={"max_tokens": self.kiosk.recap_tokens})
+        if cancelled.is_set():
+            return ""
+        self._recap_cancel = request.cancel
+        stop_filter = session.parts.stop_filter(prompt)
+        parts: list[str] = []
+        async for chunk in session.backend.stream(request):
+            if isinstance(chunk, TextChunk):
+                parts.append(stop_filter.feed(chunk.text))
+                if stop_filter.stopped:
+                    request.cancel.set()  # no hidden generation after a stop string
+        if request.cancel.is_set() and not stop_filter.stopped:
+            cancelled.set()
+            return ""
+        if not stop_filter.stopped:
+            parts.append(stop_filter.flush())
+        text = " ".join("".join(parts).split())
+        if self.moderator.first(text) is not None:
+            return ""  # a recap is optional: better none than a flagged one
+        return text
+
+    async def cancel_recap(self) -> None:
+        """Stop a recap being written (a visitor's turn comes first)."""
+        if self._recap_cancel is not None:
+            self._recap_cancel.set()
+            await asyncio.sleep(0)
+
+    # -- archive -------------------------------------------------------------------------------
+
+    def archive_if_due(self) -> list[Path]:
+        """Write the nightly archive when it is due; returns the files written (none when not due)."""
+        archive = self.kiosk.archive
+        now = datetime.fromtimestamp(self.now())
+        if not archive.enabled or not archive_due(now, self.state, archive.time):
+            return []
+        files = self.export(stamp=now.strftime("%Y-%m-%d"))
+        self.state.archived_on = now.date().isoformat()
+        self.state.save(self.session.story.folder)
+        return files
+
+    def export(self, *, stamp: str | None = None) -> list[Path]:
+        """Write the story (Markdown and SillyTavern JSONL) into the archive folder now."""
+        stamp = stamp or datetime.fromtimestamp(self.now()).strftime("%Y-%m-%d-%H%M%S")
+        return write_archive(self.session.story, self.kiosk.archive_folder(self.paths), stamp=stamp,
+                             title=self.title, speaker=self.speaker)
+
+    # -- operator actions ----------------------------------------------------------------------
+
+    def try_pin(self, pin: str) -> str | None:
+        """Check the operator PIN; ``None`` when it is right, else what to tell the person.
+
+        After ``pin_attempts`` wrong PINs in a row, every PIN is refused for ``pin_lockout_seconds``.
+        """
+        now = self.now()
+        if now < self._pin_locked_until:
+            return f"Too many wrong PINs. Try again in {int(self._pin_locked_until - now + 0.999)} s."
+        if verify_pin(pin, self.kiosk.pin_hash):
+            self._pin_failures = 0
+            return None
+        self._pin_failures += 1
+        if self._pin_failures >= self.kiosk.pin_attempts:
+            self._pin_failures = 0
+            self._pin_locked_until = now + self.kiosk.pin_lockout_seconds
+            return f"Wrong PIN. Locked for {self.kiosk.pin_lockout_seconds} s."
+        return "Wrong PIN."
+
+    def undo_last_turn(self) -> int:
+        """Step back over the last visitor turn (their input and the reply); returns nodes undone.
+
+        Nothing is deleted: redo in the full app, or the story file, still has it.
+        """
+        story = self.session.story
+        path = story.current_path()
+        inputs = [i for i, node in enumerate(path) if node.kind in USER_KINDS]
+        target = path[inputs[-1]].parent if inputs else (path[-1].parent if path else None)
+        steps = 0
+        while story.tree.current is not None and story.tree.current != target:
+            self.session.undo()
+            steps += 1
+        return steps
+
+    def hide(self, node_id: str) -> None:
+        """Hide a passage from the story and the prompt (kept in the journal)."""
+        self.session.story.hide(node_id)
+
+    def edit(self, node_id: str, text: str) -> Node:
+        """Replace a passage's text (the original stays in the tree)."""
+        return self.session.edit(node_id, text)
+
+    async def reset(self) -> str:
+        """Archive the story under a dated name and start a new one with the same card, worlds and
+        mode; returns the archived story's name."""
+        session = self.session
+        story = session.story
+        st = story.settings
+        root = story.folder.parent
+        name = story.name
+        self.export()
+        await self.cancel_recap()
+        self._unsubscribe()
+        await session.close()
+        archived = archived_name(root, name, datetime.fromtimestamp(self.now()))
+        try:
+            story.folder.rename(root / archived)
+        except OSError as exc:
+            raise StoryError(f"the story could not be archived as {archived!r}: {exc}") from exc
+        new = await open_session(name, settings=self.settings, paths=self.paths, backend=session.backend,
+                                 card=st.cards[0] if st.cards else None, worlds=st.worlds, mode=st.mode)
+        self.session = new
+        self._unsubscribe = new.subscribe(self._forward)
+        self.state = KioskState()
+        self.cooldown_until = 0.0
+        return archived
+
+    def apply_settings(self, kiosk: KioskSettings) -> None:
+        """Use changed kiosk settings from now on."""
+        self.kiosk = kiosk
+        self.moderator = Moderator(kiosk.moderation)
+
+    async def close(self) -> None:
+        """Save and close the story (the backend belongs to the caller)."""
+        await self.cancel_recap()
+        await self.session.close()

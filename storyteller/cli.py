@@ -50,7 +50,7 @@ def _build_parser() -> argparse.ArgumentParser:
     register_kiosk(sub)
     _register_play(sub)
 
-    demo = sub.add_parser("demo", help="a short streamed story on the default model (the default command)")
+    demo = sub.add_parser("demo", help="stream a short story from the model: a quick check that the engine works")
     _add_engine_options(demo)
     demo.set_defaults(func=_cmd_demo)
     return parser
@@ -94,7 +94,8 @@ def _settings_from(args: argparse.Namespace):
 
 
 def _register_play(sub) -> None:
-    play = sub.add_parser("play", help="play or write a story (--plain: line by line on stdin/stdout)")
+    play = sub.add_parser("play", help="play or write a story in the terminal app (the default command; "
+                          "--plain: line by line on stdin/stdout)")
     play.add_argument("--card", default=None, help="character card: path or library name (default: the adventure narrator)")
     play.add_argument("--world", action="append", default=None, metavar="W", help="world info (repeatable)")
     play.add_argument("--story", default=None, metavar="NAME", help="open this story, or start it under this name")
@@ -109,9 +110,10 @@ def _cmd_play(args: argparse.Namespace) -> int:
     settings, paths = _settings_from(args)
     paths.ensure()
     if not args.plain:
-        from storyteller.errors import StorytellerError as _E
+        from storyteller.tui import run_app
 
-        raise _E("the full-screen app is not built yet; use `storyteller play --plain`.")
+        return run_app(settings, paths, story=args.story, card=args.card, worlds=args.world, mode=args.mode,
+                       greeting=args.greeting)
     return asyncio.run(_play_plain(args, settings, paths))
 
 
@@ -222,7 +224,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     settings, paths = _settings_from(args)
-    print("storyteller: a short story from the model (the full terminal app is being built).", file=sys.stderr)
     from storyteller.engines.base import Message
 
     prompt = [
@@ -238,8 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = _build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["demo", *(argv or sys.argv[1:])])
+    if args.command is None:  # plain `storyteller`: the terminal app
+        args = parser.parse_args(["play", *(argv if argv is not None else sys.argv[1:])])
     try:
         return args.func(args)
     except StorytellerError as exc:

@@ -1,0 +1,110 @@
+"""Import a card, a lorebook or a chat by path, deciding which it is from its content.
+
+Plain functions (no Textual) so the library screen can run them in a thread worker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storyteller.errors import FormatError, StorytellerError
+from storyteller.paths import Paths
+
+__all__ = ["ImportResult", "guess_kind", "import_path", "new_world_path"]
+
+_CARD_SUFFIXES = (".png", ".charx", ".yaml", ".yml", ".webp")
+
+
+@dataclass
+class ImportResult:
+    """What an import made.
+
+    Attributes:
+        kind: ``card``, ``world`` or ``story``.
+        name: The card, world or story name.
+        target: Where it was saved (a file, or a story folder).
+        source_format: The format that was read.
+        lines: The import report, one change per line.
+    """
+
+    kind: str
+    name: str
+    target: Path
+    source_format: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
+def guess_kind(path: Path) -> str:
+    """``card``, ``world`` or ``story`` from the file's suffix and, for JSON, its keys."""
+    suffix = path.suffix.lower()
+    if suffix in _CARD_SUFFIXES:
+        return "card"
+    if suffix == ".jsonl":
+        return "story"
+    if suffix in (".json", ".lorebook"):
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(8 * 1024 * 1024)
+            data = json.loads(head)
+        except (OSError, ValueError):
+            return "card"  # let the card reader explain what is wrong
+        if isinstance(data, dict):
+            if "entries" in data or suffix == ".lorebook":
+                return "world"
+            if "actions" in data or ("prompt" in data and "memory" in data):
+                return "story"
+    return "card"
+
+
+def new_world_path(paths: Paths, name: str) -> Path:
+    """A file in the worlds folder for a new world, never an existing one."""
+    from storyteller.cards import safe_file_stem
+
+    stem = safe_file_stem(name or "world")
+    folder = paths.worlds_dir
+    target, n = folder / f"{stem}.json", 1
+    while target.exists():
+        n += 1
+        target = folder / f"{stem} ({n}).json"
+    return target
+
+
+def import_path(raw: str, paths: Paths) -> ImportResult:
+    """Import the file at ``raw`` into the library (cards, worlds) or as a new story.
+
+    Raises:
+        FormatError: No such file, or it is none of the known formats (nothing is written).
+    """
+    path = Path(raw.strip()).expanduser()
+    if not path.is_file():
+        raise FormatError(f"there is no file at {path}; check the path (Tab completes it)")
+    kind = guess_kind(path)
+    if kind == "world":
+        from storyteller.lore import load_lorebook, save_lorebook
+
+        book, report = load_lorebook(path)
+        target = new_world_path(paths, book.name or path.stem)
+        save_lorebook(book, target)
+        return ImportResult("world", book.name or target.stem, target, report.source_format, report.lines())
+    if kind == "story":
+        from storyteller.story import StoryStore, import_story
+
+        story, report = import_story(StoryStore(paths.stories_dir), path)
+        try:
+            return ImportResult("story", story.name, story.folder, report.source_format, report.lines())
+        finally:
+            story.close()
+    from storyteller.cards import import_card
+
+    try:
+        entry = import_card(path, directory=paths.characters_dir)
+    except StorytellerError:
+        raise
+    card, report = entry.card, entry.report
+    lines = report.lines() if report is not None else []
+    if report is not None and report.needs_name:
+        lines.append("the card had no name; it was named after its file (rename it in the character screen)")
+    return ImportResult("card", card.name if card else entry.path.stem, entry.path,
+                        report.source_format if report else "", lines)

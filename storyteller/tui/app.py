@@ -1,0 +1,387 @@
+"""The Textual app: opens the engine and the story in named workers, and wires the screens.
+
+``run_app(settings, paths)`` is the entry point. With no story named it reopens the most recent
+story, or on the very first run starts a new one with the bundled adventure narrator and its
+world on the default model. The engine is opened in an async worker (the embedded one loads in a
+thread) while a loading screen shows what is happening; a failure shows what to do next
+(settings, library, retry) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from functools import partial
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from storyteller.config import Settings
+from storyteller.errors import StorytellerError
+from storyteller.paths import Paths
+from storyteller.tui._prefs import load_prefs
+from storyteller.tui.messages import EngineFailed, EngineLoaded, EngineReloadRequested, SessionFailed, SessionOpened
+from storyteller.tui.screens.loading import LoadingScreen
+from storyteller.tui.screens.story import StoryScreen
+
+__all__ = ["ACTIONS", "StorytellerApp", "run_app"]
+
+ACTIONS: list[tuple[str, str, str, str]] = [
+    # (key, action, palette name, help) -- the help screen and the command palette list these.
+    ("Enter", "submit", "Send", "send the input (adventure: Do / Say / Story)"),
+    ("ctrl+t", "screen.cycle_kind", "Switch input kind", "switch the input between Do, Say and Story"),
+    ("Esc", "screen.stop", "Stop", "stop the reply being generated at once (the text so far is kept)"),
+    ("ctrl+r", "screen.retry", "Retry", "another reply in place of the last (the old one stays as a swipe)"),
+    ("ctrl+n", "screen.continue", "Continue", "let the model continue its last reply"),
+    ("alt+←", "screen.swipe(-1)", "Swipe left", "show the previous alternative reply"),
+    ("alt+→", "screen.swipe(1)", "Swipe right", "show the next alternative; past the last, generate one"),
+    ("ctrl+z", "screen.undo", "Undo", "step back one passage (nothing is lost)"),
+    ("ctrl+y", "screen.redo", "Redo", "step forward again"),
+    ("F2", "screen.edit", "Edit message", "edit the focused (or last) message in place"),
+    ("alt+b", "screen.branch", "Branch", "start a new story from this point"),
+    ("alt+c", "screen.copy_message", "Copy message", "copy the focused (or last) message (OSC 52)"),
+    ("F3", "inspector", "Prompt inspector", "the last prompt: segments, budget, trimmed parts, cache reuse"),
+    ("F4", "trace", "World info trace", "which world info fired or was skipped on the last turn, and why"),
+    ("F5", "notes", "Author's note, memory, persona", "edit the story's author's note, memory and persona"),
+    ("F6", "library", "Library", "characters, worlds and stories: import, start, open"),
+    ("F7", "character", "Character", "view, edit and export the story's character card"),
+    ("F8", "world_info", "World info editor", "edit the entries of the story's worlds"),
+    ("F9", "settings", "Settings", "engine, model, sampler, theme"),
+    ("F1", "help", "Help", "this list"),
+    ("ctrl+p", "command_palette", "Command palette", "search every action"),
+    ("ctrl+q", "quit", "Quit", "save and leave (stops a reply in progress)"),
+]
+
+
+class StorytellerApp(App[int]):
+    """The storyteller terminal app.
+
+    Args:
+        settings: The loaded settings.
+        paths: Where files live.
+        story: Open (or start) this story; default: the most recent one, else a new adventure.
+        card: Card for a new story (path or library name); default: the bundled narrator.
+        worlds: Worlds for a new story.
+        mode: Mode for a new story.
+        backend: Use this engine instead of opening one (tests pass a ScriptedBackend).
+        greeting: Which greeting opens a new story.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "storyteller"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help"),
+        Binding("f6,ctrl+l", "library", "Library"),
+        Binding("f9", "settings", "Settings", show=False),
+    ]
+
+    def __init__(self, settings: Settings, paths: Paths, *, story: str | None = None, card: str | None = None,
+                 worlds: Sequence[str] | None = None, mode: str | None = None, backend: Any | None = None,
+                 greeting: int = 0) -> None:
+        super().__init__()
+        self.settings = settings
+        self.paths = paths.ensure()
+        self.backend = backend
+        self._owns_backend = backend is None
+        self.session: Any | None = None
+        self._request = {"name": story, "card": card, "worlds": worlds, "mode": mode, "greeting": greeting}
+        self._closing = False
+        self.engine_seconds: float | None = None
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        prefs = load_prefs(self.paths)
+        if prefs.get("theme") in self.available_themes:
+            self.theme = prefs["theme"]
+        self.push_screen(LoadingScreen(self._engine_label()))
+        if self.backend is None:
+            self.open_engine()
+        else:
+            self.post_message(EngineLoaded(self.backend, 0.0))
+
+    def _engine_label(self) -> str:
+        engine = self.settings.engine
+        if engine.kind == "embedded":
+            return f"Loading the model {engine.model or '(the default SmolLM2)'}…"
+        if engine.kind in ("kobold", "openai"):
+            return f"Connecting to {self.settings.remote.url}…"
+        return "Starting the engine…"
+
+    @work(exclusive=True, group="engine", exit_on_error=False, name="open engine")
+    async def open_engine(self) -> None:
+        """Open the configured engine (the embedded one loads in a thread)."""
+        from storyteller.engines.factory import open_backend
+
+        started = time.perf_counter()
+        try:
+            backend = await open_backend(self.settings, self.paths)
+        except StorytellerError as exc:
+            self.post_message(EngineFailed(str(exc)))
+            return
+        except Exception as exc:  # an engine bug must not end the app with a traceback
+            self.post_message(EngineFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(EngineLoaded(backend, time.perf_counter() - started))
+
+    def on_engine_loaded(self, message: EngineLoaded) -> None:
+        self.backend = message.backend
+        self.engine_seconds = message.seconds
+        for warning in message.backend.info().warnings:
+            self.notify(warning, severity="warning", markup=False, timeout=10)
+        request = self._request
+        name = request["name"] or self._default_story_name()
+        if isinstance(self.screen, LoadingScreen):
+            self.screen.set_detail(f"Opening the story {name!r}…")
+        self.open_story(name, card=request["card"], worlds=request["worlds"], mode=request["mode"],
+                        greeting=request["greeting"])
+
+    def on_engine_failed(self, message: EngineFailed) -> None:
+        self._show_start_error(f"The engine could not be opened: {message.message}\n\n"
+                               "Change the engine or model in Settings (F9), or retry.")
+
+    def _show_start_error(self, text: str) -> None:
+        if isinstance(self.screen, LoadingScreen):
+            self.screen.show_error(text)
+        else:
+            self.notify(text, severity="error", markup=False, timeout=12)
+
+    def _default_story_name(self) -> str:
+        from storyteller.story import StoryStore
+
+        store = StoryStore(self.paths.stories_dir)
+        card = self._request["card"]
+        if card is None:
+            stories = store.list()
+            if stories:
+                return stories[0].name
+            return store.unique_name("adventure")
+        from pathlib import Path
+
+        return store.unique_name(Path(str(card)).stem.replace("_", " ") or "story")
+
+    def action_retry_engine(self) -> None:
+        """Try to open the engine (and the story) again."""
+        if self.backend is not None:
+            self.post_message(EngineLoaded(self.backend, 0.0))
+            return
+        if isinstance(self.screen, LoadingScreen):
+            self.screen.set_detail(self._engine_label())
+        self.open_engine()
+
+    def reload_engine(self) -> None:
+        """Close the story and the engine, then open both again with the current settings."""
+        self._reload()
+
+    @work(exclusive=True, group="reload", exit_on_error=False, name="reload engine")
+    async def _reload(self) -> None:
+        if self.session is not None:
+            self._request = {"name": self.session.story.name, "card": None, "worlds": None, "mode": None,
+                             "greeting": 0}
+        await self._close_session()
+        if self._owns_backend and self.backend is not None:
+            backend, self.backend = self.backend, None
+            try:
+                await asyncio.wait_for(backend.aclose(), timeout=10)
+            except (StorytellerError, OSError, TimeoutError):
+                pass
+        self.backend = None
+        self._owns_backend = True
+        self.post_message(EngineReloadRequested())
+
+    async def on_engine_reload_requested(self, message: EngineReloadRequested) -> None:
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        await self.switch_screen(LoadingScreen(self._engine_label()))
+        self.open_engine()
+
+    # -- stories -----------------------------------------------------------------------------
+
+    @work(exclusive=True, group="session", exit_on_error=False, name="open story")
+    async def open_story(self, name: str, *, card: str | None = None, worlds: Sequence[str] | None = None,
+                         mode: str | None = None, greeting: int = 0) -> None:
+        """Close the open story (if any) and open or start ``name``."""
+        from storyteller.session_setup import open_session
+
+        if self.backend is None:
+            self.post_message(SessionFailed("the engine is not open yet"))
+            return
+        await self._close_session()
+        try:
+            session = await open_session(name, settings=self.settings, paths=self.paths, backend=self.backend,
+                                         card=card, worlds=worlds, mode=mode, greeting=greeting)
+        except StorytellerError as exc:
+            self.post_message(SessionFailed(f"The story {name!r} could not be opened: {exc}"))
+            return
+        self.post_message(SessionOpened(session))
+
+    async def on_session_opened(self, message: SessionOpened) -> None:
+        self.session = message.session
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        await self.switch_screen(StoryScreen(message.session))
+
+    def on_session_failed(self, message: SessionFailed) -> None:
+        self._show_start_error(message.message + "\n\nOpen the Library (F6) to pick another story or card.")
+
+    def branch_story(self, name: str) -> None:
+        """Branch the open story at its current node into a new story ``name``, and open it."""
+        from storyteller.story import StoryStore
+
+        session = self.session
+        if session is None or session.story.current is None:
+            return
+        try:
+            branched = StoryStore(self.paths.stories_dir).branch(session.story, session.story.current.id, name)
+            branched.close()
+        except StorytellerError as exc:
+            self.notify(str(exc), severity="error", markup=False, timeout=8)
+            return
+        self.notify(f"Branched into {name!r}.", markup=False)
+        self.open_story(name)
+
+    async def _close_session(self) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
+        session.stop()
+        try:
+            await asyncio.wait_for(session.close(), timeout=10)
+        except (StorytellerError, OSError, TimeoutError) as exc:
+            self.notify(f"The story was not closed cleanly: {exc}", severity="warning", markup=False)
+
+    # -- screens -----------------------------------------------------------------------------
+
+    def _need_session(self) -> Any | None:
+        if self.session is None:
+            self.notify("Open a story first (Library: F6).", markup=False)
+        return self.session
+
+    def action_help(self) -> None:
+        """Show every key and action."""
+        from storyteller.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(ACTIONS))
+
+    def action_inspector(self) -> None:
+        """Show the prompt inspector."""
+        if session := self._need_session():
+            from storyteller.tui.screens.inspector import PromptInspector
+
+            self.push_screen(PromptInspector(session))
+
+    def action_trace(self) -> None:
+        """Show the world-info trace of the last turn."""
+        if session := self._need_session():
+            from storyteller.tui.screens.inspector import WorldTrace
+
+            self.push_screen(WorldTrace(session))
+
+    def action_notes(self) -> None:
+        """Edit the author's note, memory and persona."""
+        if session := self._need_session():
+            from storyteller.tui.screens.notes import NotesScreen
+
+            self.push_screen(NotesScreen(session))
+
+    def action_library(self) -> None:
+        """Open the library."""
+        from storyteller.tui.screens.library import LibraryScreen
+
+        if not isinstance(self.screen, LibraryScreen):
+            self.push_screen(LibraryScreen(self.paths))
+
+    def action_character(self) -> None:
+        """View and edit the story's character card."""
+        if session := self._need_session():
+            from storyteller.tui.screens.character import CharacterScreen
+
+            if session.parts.card is None:
+                self.notify("This story has no character card.", markup=False)
+                return
+            from storyteller.content import find_card
+
+            try:
+                path = find_card(session.story.settings.cards[0], self.paths)
+            except StorytellerError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self.push_screen(CharacterScreen(path, self.paths))
+
+    def action_world_info(self) -> None:
+        """Edit the story's worlds."""
+        from storyteller.tui.screens.worldinfo import WorldInfoScreen
+
+        refs = list(self.session.story.settings.worlds) if self.session is not None else []
+        self.push_screen(WorldInfoScreen(self.paths, refs))
+
+    def action_settings(self) -> None:
+        """Open the settings."""
+        from storyteller.tui.screens.settings import SettingsScreen
+
+        if not isinstance(self.screen, SettingsScreen):
+            self.push_screen(SettingsScreen(self.settings, self.paths))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for key, action, name, help_text in ACTIONS:
+            if action in ("submit", "command_palette", "quit"):
+                continue
+            if action.startswith("screen.") and not isinstance(screen, StoryScreen):
+                continue
+            yield SystemCommand(name, f"{help_text} ({key})", partial(self.call_later, self.run_action, action))
+
+    # -- leaving -----------------------------------------------------------------------------
+
+    def action_quit(self) -> None:
+        """Stop any reply and leave; the story and the engine are closed on the way out."""
+        if self.session is not None:
+            self.session.stop()  # at once, before anything else gets a turn
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        # Every way out passes here, after the screens (and their workers) are gone.
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Close the story and the engine (if this app opened it); safe to call twice."""
+        if self._closing:
+            return
+        self._closing = True
+        if self.session is not None:
+            self.session.stop()
+        await self._close_session()
+        if self._owns_backend and self.backend is not None:
+            backend, self.backend = self.backend, None
+            try:
+                await asyncio.wait_for(backend.aclose(), timeout=10)
+            except (StorytellerError, OSError, TimeoutError):
+                pass  # leaving anyway; the OS frees what is left
+
+
+def run_app(settings: Settings, paths: Paths, *, story: str | None = None, card: str | None = None,
+            worlds: Sequence[str] | None = None, mode: str | None = None, backend: Any | None = None,
+            greeting: int = 0) -> int:
+    """Run the terminal app until the user quits; returns the exit code.
+
+    Args:
+        settings: The loaded settings.
+        paths: Where files live.
+        story: Open (or start) this story; default: the most recent, else a new adventure.
+        card: Card for a new story; default: the bundled adventure narrator.
+        worlds: Worlds for a new story.
+        mode: Mode for a new story.
+        backend: An engine to use instead of opening the configured one.
+        greeting: Which greeting opens a new story.
+    """
+    app = StorytellerApp(settings, paths, story=story, card=card, worlds=worlds, mode=mode, backend=backend,
+                         greeting=greeting)
+    code = app.run()
+    if app.session is not None:  # left without ctrl+q (e.g. the terminal closed): close the story at least
+        app.session.story.close()
+    return code if isinstance(code, int) else 0

@@ -1,0 +1,112 @@
+"""Messages the app's workers and widgets post: small dataclasses, named in the past tense.
+
+Workers never touch the DOM; they post one of these and the screen that owns the widgets
+reacts. The play loop's own events (:mod:`storyteller.session`) ride inside
+:class:`SessionEventReceived` so a test can record the whole conversation with
+``run_test(message_hook=...)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+__all__ = [
+    "EngineFailed",
+    "ImportFinished",
+    "LibraryLoaded",
+    "EngineLoaded",
+    "EngineReloadRequested",
+    "SessionEventReceived",
+    "SessionFailed",
+    "SessionOpened",
+    "StreamFlushed",
+]
+
+
+@dataclass
+class EngineLoaded(Message):
+    """The engine is ready.
+
+    Attributes:
+        backend: The opened backend.
+        seconds: How long opening it took.
+    """
+
+    backend: Any
+    seconds: float
+
+
+@dataclass
+class EngineFailed(Message):
+    """The engine could not be opened; ``message`` says what to do."""
+
+    message: str
+
+
+@dataclass
+class EngineReloadRequested(Message):
+    """The story and the engine were closed so the engine can be opened with new settings."""
+
+
+@dataclass
+class SessionOpened(Message):
+    """A story is open and ready to play.
+
+    Attributes:
+        session: The :class:`~storyteller.session.Session`.
+    """
+
+    session: Any
+
+
+@dataclass
+class SessionFailed(Message):
+    """A story could not be opened; ``message`` says why."""
+
+    message: str
+
+
+@dataclass
+class SessionEventReceived(Message):
+    """One event of the play loop (anything but streamed text, which is batched)."""
+
+    event: Any
+
+
+@dataclass
+class StreamFlushed(Message):
+    """Streamed text reached the transcript (posted at most about every 30 ms).
+
+    Attributes:
+        text: The reply so far.
+        flushes: How many flushes this reply has had (for tests and the benchmark).
+    """
+
+    text: str
+    flushes: int
+
+
+@dataclass
+class LibraryLoaded(Message):
+    """The library's lists were read (in a thread).
+
+    Attributes:
+        cards: ``(name, path, error)`` per card file.
+        worlds: ``(name, path)`` per world file.
+        stories: ``(name, modified)`` per story, newest first.
+    """
+
+    cards: list
+    worlds: list
+    stories: list
+
+
+@dataclass
+class ImportFinished(Message):
+    """An import by path succeeded (``result``) or failed (``error``)."""
+
+    result: Any | None
+    error: str | None

@@ -1,0 +1,224 @@
+"""Settings: engine, server URL, model with GPU layers / context / threads, sampler, theme.
+
+Saved into ``config.toml`` (atomically, other keys kept); the theme goes to the app's own
+preferences. Engine changes take effect when the engine is reloaded (a button here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Select, Static
+
+from storyteller.config import Settings
+from storyteller.errors import StorytellerError
+from storyteller.paths import Paths
+from storyteller.tui._prefs import save_prefs, update_config
+
+__all__ = ["SAMPLER_FIELDS", "SettingsScreen", "settings_from_form"]
+
+SAMPLER_FIELDS = [("max_tokens", "reply tokens", int), ("temperature", "temperature", float),
+                  ("top_p", "top p", float), ("top_k", "top k", int), ("min_p", "min p", float),
+                  ("repeat_penalty", "repeat penalty", float)]
+_ENGINES = [("embedded llama.cpp", "embedded"), ("KoboldAI API (koboldcpp)", "kobold"),
+            ("OpenAI-compatible server", "openai"), ("scripted fake (demo)", "fake")]
+
+
+def _number(raw: str, kind: type) -> Any:
+    raw = raw.strip()
+    return None if raw == "" else kind(raw)
+
+
+def settings_from_form(base: Settings, values: dict[str, Any]) -> tuple[Settings, dict[str, dict[str, Any]]]:
+    """New settings and the ``config.toml`` changes for the form's values.
+
+    Raises:
+        ValueError: A value is not a number or out of range (the message names the field).
+    """
+    engine: dict[str, Any] = {
+        "kind": values["kind"],
+        "model": values["model"] or None,
+        "n_gpu_layers": _number(values["n_gpu_layers"], int) or 0,
+        "n_ctx": _number(values["n_ctx"], int),
+        "n_threads": _number(values["n_threads"], int),
+    }
+    remote = {"url": values["url"].strip() or base.remote.url}
+    sampling = {name: _number(values[name], kind) for name, _label, kind in SAMPLER_FIELDS}
+    sampling_set = {k: v for k, v in sampling.items() if v is not None or k != "max_tokens"}
+    try:
+        new = base.model_copy(update={
+            "engine": type(base.engine).model_validate({**base.engine.model_dump(), **engine}),
+            "remote": type(base.remote).model_validate({**base.remote.model_dump(), **remote}),
+            "sampling": type(base.sampling).model_validate({**base.sampling.model_dump(), **sampling_set}),
+        })
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise ValueError(f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}") from None
+    return new, {"engine": engine, "remote": remote, "sampling": sampling}
+
+
+class SettingsScreen(Screen):
+    """Edit and save the settings; test the connection.
+
+    Args:
+        settings: The app's current settings (not changed until saved).
+        paths: Where ``config.toml`` lives.
+    """
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+t", "test", "Test connection"),
+    ]
+    DEFAULT_CSS = """
+    SettingsScreen VerticalScroll { padding: 0 1; }
+    SettingsScreen .row { height: auto; }
+    SettingsScreen .row Label { padding: 1 1 0 0; min-width: 14; }
+    SettingsScreen .row Input { width: 14; }
+    SettingsScreen .wide Input, SettingsScreen .wide Select { width: 1fr; }
+    SettingsScreen .section { color: $accent; text-style: bold; margin-top: 1; }
+    SettingsScreen #settings-buttons Button { margin-right: 1; }
+    """
+
+    def __init__(self, settings: Settings, paths: Paths) -> None:
+        super().__init__()
+        self.settings = settings
+        self.paths = paths
+        self.last_test: str | None = None
+
+    def _models(self) -> list[tuple[str, str]]:
+        from storyteller.models import find_models
+
+        options = [("the default (SmolLM2, bundled)", "")]
+        for path in find_models(self.paths):
+            options.append((path.name, str(path)))
+        current = self.settings.engine.model
+        if current and current not in [v for _l, v in options]:
+            options.append((current, current))
+        return options
+
+    def compose(self) -> ComposeResult:
+        s = self.settings
+        yield Static("Settings", classes="screen-title", markup=False)
+        with VerticalScroll():
+            yield Label("Engine", classes="section")
+            with Horizontal(classes="row wide"):
+                yield Label("engine")
+                yield Select(_ENGINES, value=s.engine.kind, allow_blank=False, id="kind")
+            with Horizontal(classes="row wide"):
+                yield Label("server URL")
+                yield Input(s.remote.url, id="url")
+            with Horizontal(classes="row wide"):
+                yield Label("model")
+                yield Select(self._models(), value=s.engine.model or "", allow_blank=False, id="model")
+            with Horizontal(classes="row"):
+                yield Label("GPU layers")
+                yield Input(str(s.engine.n_gpu_layers), id="n_gpu_layers", type="integer")
+                yield Label("context")
+                yield Input("" if s.engine.n_ctx is None else str(s.engine.n_ctx), id="n_ctx", type="integer",
+                            placeholder="auto")
+            with Horizontal(classes="row"):
+                yield Label("threads")
+                yield Input("" if s.engine.n_threads is None else str(s.engine.n_threads), id="n_threads",
+                            type="integer", placeholder="auto")
+            yield Label("Sampler", classes="section")
+            for i in range(0, len(SAMPLER_FIELDS), 2):
+                with Horizontal(classes="row"):
+                    for name, label, kind in SAMPLER_FIELDS[i:i + 2]:
+                        value = getattr(s.sampling, name)
+                        yield Label(label)
+                        yield Input("" if value is None else str(value), id=name,
+                                    type="integer" if kind is int else "number")
+            yield Label("Look", classes="section")
+            with Horizontal(classes="row wide"):
+                yield Label("theme")
+                yield Select([(t, t) for t in sorted(self.app.available_themes)], value=self.app.theme,
+                             allow_blank=False, id="theme")
+            with Horizontal(classes="row", id="settings-buttons"):
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Test connection (ctrl+t)", id="test")
+                yield Button("Save and reload engine", id="reload")
+        yield Footer()
+
+    def form_values(self) -> dict[str, Any]:
+        """The form as plain values."""
+        values: dict[str, Any] = {"kind": self.query_one("#kind", Select).value,
+                                  "model": self.query_one("#model", Select).value,
+                                  "url": self.query_one("#url", Input).value}
+        for name in ("n_gpu_layers", "n_ctx", "n_threads", *(f for f, _l, _k in SAMPLER_FIELDS)):
+            values[name] = self.query_one(f"#{name}", Input).value
+        return values
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "theme" and isinstance(event.value, str):
+            self.app.theme = event.value
+            try:
+                save_prefs(self.paths, theme=event.value)
+            except OSError as exc:
+                self.notify(f"The theme was not saved: {exc}", severity="warning", markup=False)
+
+    def _build(self) -> tuple[Settings, dict] | None:
+        try:
+            return settings_from_form(self.settings, self.form_values())
+        except ValueError as exc:
+            self.notify(f"Not saved: {exc}", severity="error", markup=False, timeout=8)
+            return None
+
+    def action_save(self, reload: bool = False) -> None:
+        """Validate and write ``config.toml``; the app uses the new values from now on."""
+        built = self._build()
+        if built is None:
+            return
+        new, changes = built
+        try:
+            path = update_config(self.paths, changes)
+        except (StorytellerError, OSError) as exc:
+            self.notify(f"Not saved: {exc}", severity="error", markup=False, timeout=8)
+            return
+        self.settings = new
+        self.app.settings = new  # type: ignore[attr-defined]
+        if reload:
+            self.app.reload_engine()  # type: ignore[attr-defined]
+        else:
+            self.notify(f"Saved {path}. Engine changes apply after a reload.", markup=False)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "save":
+            self.action_save()
+        elif event.button.id == "test":
+            self.action_test()
+        elif event.button.id == "reload":
+            self.action_save(reload=True)
+
+    def action_test(self) -> None:
+        """Open the engine with the form's values, report what answered, and close it again."""
+        built = self._build()
+        if built is not None:
+            self.notify("Testing the connection…", markup=False)
+            self.test_connection(built[0])
+
+    @work(exclusive=True, group="test-connection", exit_on_error=False, name="test connection")
+    async def test_connection(self, settings: Settings) -> None:
+        """Open a backend with ``settings`` and describe it."""
+        from storyteller.engines.factory import open_backend
+
+        try:
+            backend = await open_backend(settings, self.paths)
+        except StorytellerError as exc:
+            self.last_test = f"failed: {exc}"
+            self.notify(str(exc), title="Connection failed", severity="error", markup=False, timeout=10)
+            return
+        try:
+            info = backend.info()
+        finally:
+            await backend.aclose()
+        self.last_test = f"ok: {info.engine} {info.model} context {info.context_length}"
+        self.notify(f"{info.engine}: {info.model}, context {info.context_length} tokens"
+                    + "".join(f"\n{w}" for w in info.warnings), title="Connection works", markup=False)

@@ -1,0 +1,300 @@
+"""The world-info editor: a book's entries with search, a form for the main fields, enable/disable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static, TextArea
+
+from storyteller.errors import StorytellerError
+from storyteller.paths import Paths
+
+__all__ = ["WorldInfoScreen", "apply_form"]
+
+_POSITIONS = [("before the character", 0), ("after the character", 1), ("top of author's note", 2),
+              ("bottom of author's note", 3), ("at depth", 4), ("top of examples", 5),
+              ("bottom of examples", 6), ("outlet", 7)]
+_LOGIC = [("AND ANY", 0), ("NOT ALL", 1), ("NOT ANY", 2), ("AND ALL", 3)]
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def apply_form(entry: Any, values: dict[str, Any]) -> Any:
+    """A copy of ``entry`` with the form's values (keys as comma-separated text).
+
+    Raises:
+        ValueError: A number field is not a number.
+    """
+    from storyteller.lore.model import Position, SelectiveLogic
+
+    changed = entry.model_copy(deep=True)
+    changed.comment = values["comment"]
+    changed.keys = _split(values["keys"])
+    changed.secondary_keys = _split(values["secondary_keys"])
+    changed.content = values["content"]
+    changed.constant = bool(values["constant"])
+    changed.disable = not values["enabled"]
+    changed.order = int(values["order"] or 100)
+    changed.position = Position(int(values["position"]))
+    changed.depth = int(values["depth"] or 4)
+    probability = int(values["probability"] or 100)
+    if not 0 <= probability <= 100:
+        raise ValueError("probability is a percentage, 0 to 100")
+    changed.probability = probability
+    changed.use_probability = probability < 100 or entry.use_probability
+    changed.selective_logic = SelectiveLogic(int(values["selective_logic"]))
+    changed.selective = bool(changed.secondary_keys) or entry.selective
+    return changed
+
+
+class WorldInfoScreen(Screen):
+    """Edit the entries of one or more lorebooks.
+
+    Args:
+        paths: Where the library lives (bundled worlds are saved as the user's copy there).
+        refs: World names or paths to edit (a story's worlds, or one picked in the library).
+    """
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("ctrl+s", "save", "Save book", priority=True),
+        Binding("ctrl+n", "new_entry", "New entry"),
+        Binding("ctrl+d", "toggle_entry", "Enable/disable"),
+        Binding("ctrl+f", "focus_search", "Search", show=False),
+    ]
+    DEFAULT_CSS = """
+    WorldInfoScreen #wi-top { height: 3; }
+    WorldInfoScreen #wi-top Select { width: 30; }
+    WorldInfoScreen #wi-top Input { width: 1fr; }
+    WorldInfoScreen #entries { height: 8; }
+    WorldInfoScreen #entry-form { height: 1fr; padding: 0 1; }
+    WorldInfoScreen #entry-form TextArea { height: 6; }
+    WorldInfoScreen .row { height: auto; }
+    WorldInfoScreen .row Input { width: 10; }
+    WorldInfoScreen .row Label { padding: 1 1 0 1; }
+    WorldInfoScreen .row Select { width: 28; }
+    """
+
+    def __init__(self, paths: Paths, refs: list[str]) -> None:
+        super().__init__()
+        self.paths = paths
+        self.books: list[tuple[Path, Any]] = []
+        self.errors: list[str] = []
+        from storyteller.content import find_world
+        from storyteller.lore import load_lorebook
+
+        for ref in refs:
+            try:
+                path = find_world(ref, paths)
+                self.books.append((path, load_lorebook(path)[0]))
+            except StorytellerError as exc:
+                self.errors.append(str(exc))
+        self.book_index = 0
+        self.uid: int | None = None
+        self.dirty = False
+
+    @property
+    def book(self) -> Any | None:
+        """The book being edited."""
+        return self.books[self.book_index][1] if self.books else None
+
+    def compose(self) -> ComposeResult:
+        yield Static("World info", classes="screen-title", markup=False)
+        if not self.books:
+            message = "No world to edit: this story has none. Pick one in the Library (F6), Worlds tab."
+            yield Static("\n".join([message, *self.errors]), markup=False)
+            yield Footer()
+            return
+        with Horizontal(id="wi-top"):
+            yield Select([(book.name or path.stem, i) for i, (path, book) in enumerate(self.books)],
+                         value=0, allow_blank=False, id="book")
+            yield Input(placeholder="search titles, keys and content", id="wi-search")
+        yield DataTable(id="entries", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="entry-form"):
+            yield Input(placeholder="title / comment", id="e-comment")
+            yield Input(placeholder="keys, comma-separated (/regex/ allowed)", id="e-keys")
+            yield Input(placeholder="secondary keys (optional filter)", id="e-secondary")
+            yield TextArea("", id="e-content", soft_wrap=True)
+            with Horizontal(classes="row"):
+                yield Checkbox("enabled", True, id="e-enabled")
+                yield Checkbox("always on", False, id="e-constant")
+                yield Label("order")
+                yield Input("100", id="e-order", type="integer")
+                yield Label("chance %")
+                yield Input("100", id="e-probability", type="integer")
+            with Horizontal(classes="row"):
+                yield Select(_POSITIONS, value=0, allow_blank=False, id="e-position")
+                yield Label("depth")
+                yield Input("4", id="e-depth", type="integer")
+                yield Select(_LOGIC, value=0, allow_blank=False, id="e-logic")
+            with Horizontal(classes="row"):
+                yield Button("Apply to entry", id="apply", variant="primary")
+                yield Button("Save book (ctrl+s)", id="save")
+                yield Button("New entry (ctrl+n)", id="new")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if not self.books:
+            return
+        table = self.query_one("#entries", DataTable)
+        table.add_columns("on", "uid", "title", "keys", "order")
+        self._fill()
+        table.focus()
+
+    def _matches(self, entry: Any, needle: str) -> bool:
+        return not needle or needle in " ".join([entry.title, *entry.keys, entry.content]).casefold()
+
+    def _fill(self) -> None:
+        table = self.query_one("#entries", DataTable)
+        table.clear()
+        needle = self.query_one("#wi-search", Input).value.strip().casefold()
+        for entry in self.book.entries:
+            if self._matches(entry, needle):
+                table.add_row("·" if entry.disable else "✔", str(entry.uid), Text(entry.title),
+                              Text(", ".join(entry.keys)[:40]), str(entry.order), key=str(entry.uid))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "wi-search":
+            self._fill()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "book" and isinstance(event.value, int) and event.value != self.book_index:
+            self.book_index = event.value
+            self.uid = None
+            self._fill()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is None:
+            return
+        uid = int(event.row_key.value)
+        if self.uid is not None and self.uid != uid:
+            self.apply()  # moving on keeps what was typed
+        self._show(uid)
+
+    def _show(self, uid: int) -> None:
+        entry = self.book.entry(uid)
+        self.uid = uid
+        self.query_one("#e-comment", Input).value = entry.comment
+        self.query_one("#e-keys", Input).value = ", ".join(entry.keys)
+        self.query_one("#e-secondary", Input).value = ", ".join(entry.secondary_keys)
+        self.query_one("#e-content", TextArea).load_text(entry.content)
+        self.query_one("#e-enabled", Checkbox).value = not entry.disable
+        self.query_one("#e-constant", Checkbox).value = entry.constant
+        self.query_one("#e-order", Input).value = str(entry.order)
+        self.query_one("#e-probability", Input).value = str(int(entry.probability))
+        self.query_one("#e-position", Select).value = int(entry.position)
+        self.query_one("#e-depth", Input).value = str(entry.depth)
+        self.query_one("#e-logic", Select).value = int(entry.selective_logic)
+
+    def form_values(self) -> dict[str, Any]:
+        """The form as plain values."""
+        return {
+            "comment": self.query_one("#e-comment", Input).value,
+            "keys": self.query_one("#e-keys", Input).value,
+            "secondary_keys": self.query_one("#e-secondary", Input).value,
+            "content": self.query_one("#e-content", TextArea).text,
+            "enabled": self.query_one("#e-enabled", Checkbox).value,
+            "constant": self.query_one("#e-constant", Checkbox).value,
+            "order": self.query_one("#e-order", Input).value,
+            "probability": self.query_one("#e-probability", Input).value,
+            "position": self.query_one("#e-position", Select).value,
+            "depth": self.query_one("#e-depth", Input).value,
+            "selective_logic": self.query_one("#e-logic", Select).value,
+        }
+
+    def apply(self) -> bool:
+        """Put the form into the selected entry (in memory); False when the form is invalid."""
+        if self.book is None or self.uid is None:
+            return True
+        entries = self.book.entries
+        index = next(i for i, e in enumerate(entries) if e.uid == self.uid)
+        try:
+            changed = apply_form(entries[index], self.form_values())
+        except ValueError as exc:
+            self.notify(f"Not applied: {exc}", severity="error", markup=False)
+            return False
+        if changed != entries[index]:
+            entries[index] = changed
+            self.dirty = True
+            self._refresh_row(changed)
+        return True
+
+    def _refresh_row(self, entry: Any) -> None:
+        table = self.query_one("#entries", DataTable)
+        key = str(entry.uid)
+        if key in table.rows:
+            columns = list(table.columns)
+            table.update_cell(key, columns[0], "·" if entry.disable else "✔")
+            table.update_cell(key, columns[2], Text(entry.title))
+            table.update_cell(key, columns[3], Text(", ".join(entry.keys)[:40]))
+            table.update_cell(key, columns[4], str(entry.order))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "apply":
+            self.apply()
+        elif event.button.id == "save":
+            self.action_save()
+        elif event.button.id == "new":
+            self.action_new_entry()
+
+    def action_toggle_entry(self) -> None:
+        """Enable or disable the selected entry."""
+        if self.uid is None:
+            return
+        box = self.query_one("#e-enabled", Checkbox)
+        box.value = not box.value
+        self.apply()
+
+    def action_new_entry(self) -> None:
+        """Add an empty entry and select it."""
+        if self.book is None or not self.apply():
+            return
+        from storyteller.lore import WorldEntry
+
+        entry = WorldEntry(uid=self.book.next_uid(), comment="new entry")
+        self.book.entries.append(entry)
+        self.dirty = True
+        self.query_one("#wi-search", Input).value = ""  # the new entry matches no search yet
+        self._fill()
+        table = self.query_one("#entries", DataTable)
+        table.move_cursor(row=table.get_row_index(str(entry.uid)))
+        self._show(entry.uid)
+        self.query_one("#e-comment", Input).focus()
+
+    def save_target(self) -> Path:
+        """Where the book is written: its own file, or the user's copy of a bundled world."""
+        from storyteller.content import BUNDLED_WORLDS
+
+        path = self.books[self.book_index][0]
+        if path.resolve().is_relative_to(BUNDLED_WORLDS.resolve()):
+            return self.paths.worlds_dir / path.name
+        return path
+
+    def action_save(self) -> None:
+        """Apply the form, then write the book atomically."""
+        if self.book is None or not self.apply():
+            return
+        from storyteller.lore import save_lorebook
+
+        target = self.save_target()
+        try:
+            save_lorebook(self.book, target)
+        except (StorytellerError, OSError) as exc:
+            self.notify(f"Not saved: {exc}", severity="error", markup=False, timeout=8)
+            return
+        self.books[self.book_index] = (target, self.book)
+        self.dirty = False
+        self.notify(f"Saved {target}. Reopen the story to use the changes.", markup=False)
+
+    def action_focus_search(self) -> None:
+        """Put the cursor in the search box."""
+        self.query_one("#wi-search", Input).focus()

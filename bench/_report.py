@@ -12,6 +12,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
+OUT_ENV = "STORYTELLER_BENCH_OUT"
+"""When set, results and the doc go to this folder instead (tests use it, to leave the published ones alone)."""
+
+
+def _targets() -> tuple[Path, Path]:
+    out = os.environ.get(OUT_ENV)
+    if out:
+        return Path(out) / "results", Path(out) / "benchmarks.md"
+    return RESULTS, DOC
 HEADER = "# Benchmarks\n\nWritten by `make bench` (`python -m bench`); each section by its own benchmark.\n"
 
 
@@ -32,15 +41,16 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def write_json(name: str, data: dict) -> Path:
     """Write ``bench/results/<name>.json``."""
-    path = RESULTS / f"{name}.json"
+    path = _targets()[0] / f"{name}.json"
     _atomic_write(path, json.dumps(data, indent=2) + "\n")
     return path
 
 
 def write_section(name: str, markdown: str) -> None:
     """Replace (or add) the ``## <name>`` section of docs/benchmarks.md."""
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else HEADER
+    doc = _targets()[1]
+    text = doc.read_text(encoding="utf-8") if doc.exists() else HEADER
     block = f"## {name}\n\n{markdown.strip()}\n\n"
     pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    _atomic_write(DOC, text.rstrip() + "\n")
+    _atomic_write(doc, text.rstrip() + "\n")

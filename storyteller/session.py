@@ -21,7 +21,7 @@ from typing import Any
 from storyteller.engines.base import Backend, Finished, GenerationRequest, GenerationStats, PromptProgress, TextChunk
 from storyteller.errors import EngineError, StoryError, StorytellerError
 from storyteller.prompt import StopFilter
-from storyteller.session_setup import SessionParts
+from storyteller.session_setup import SessionParts, TurnReport, explain_prompt_change
 from storyteller.story.model import Generation, Node
 from storyteller.story.store import Story
 
@@ -128,6 +128,8 @@ class Session:
         self.last_prompt: Any | None = None
         self.last_lore: Any | None = None
         self.last_stats: GenerationStats | None = None
+        self.last_report: TurnReport | None = None
+        """What the last reply cost and why the prompt changed (see :class:`TurnReport`)."""
 
     # -- listeners ---------------------------------------------------------------------------
 
@@ -283,6 +285,7 @@ class Session:
         except StorytellerError as exc:
             self._emit(GenerationFailed(str(exc), None))
             return None
+        previous = self.last_prompt
         self.last_prompt, self.last_lore = prompt, lore
         self._emit(PromptBuilt(prompt, lore))
         request = parts.request_for(prompt, self.story.settings)
@@ -314,6 +317,7 @@ class Session:
             reason = "error"
         node = self._save_partial(action, parent, shown, stats, reason, request)
         self.last_stats = stats
+        self.last_report = _report(previous, prompt, stats)
         if lore is not None and reason != "error":
             parts.remember_lore(self.story, lore)
         if error is not None:
@@ -396,4 +400,12 @@ class Session:
             pass  # a cache, not the story: losing it only costs a re-read on the next start
 
 
-
+def _report(previous: Any, prompt: Any, stats: GenerationStats) -> TurnReport:
+    changed_at, why = explain_prompt_change(previous, prompt)
+    return TurnReport(
+        prompt_tokens=stats.prompt_tokens, stable_prefix_tokens=prompt.stable_prefix_tokens,
+        changed_at=changed_at, why=why, cache_note=stats.cache_note,
+        tokens_evaluated=stats.tokens_evaluated, tokens_reused=stats.tokens_reused,
+        tokens_shifted=stats.tokens_shifted, seconds_to_first_token=stats.seconds_to_first_token,
+        tokens_per_second=stats.tokens_per_second,
+    )

@@ -65,6 +65,11 @@ class _Plan:
     reuse: int
     cache: ReusePlan
     cached: int
+    failure: str = ""
+
+    @property
+    def evaluated(self) -> int:
+        return len(self.tokens) - self.reuse + self.cache.inserted
 
 
 class LlamaCppBackend:
@@ -90,6 +95,8 @@ class LlamaCppBackend:
         import llama_cpp
 
         self._can_shift = bool(llama_cpp.llama_memory_can_shift(llama_cpp.llama_get_memory(llm._ctx.ctx)))
+        # Inserting in the middle parks the cache's tail in sequence 1 (see _decode_at).
+        self._can_insert = self._can_shift and llm.context_params.n_seq_max >= 2 and bool(llm.context_params.kv_unified)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -152,6 +159,8 @@ class LlamaCppBackend:
                 f"{gguf.path}: llama.cpp could not load this model ({exc}). The file may be damaged, "
                 "or made for a newer llama.cpp; try another GGUF or a smaller context."
             ) from exc
+        if settings.context_shift:
+            _allow_hidden_sequence(llm)
         return cls(llm, gguf, settings, warnings, gpu_layers, backend_name if gpu_layers else "CPU")
 
     @classmethod
@@ -258,7 +267,7 @@ class LlamaCppBackend:
                 digest.update(fh.read(1 << 20))
             s = self._settings
             digest.update(repr((size, self._llm.n_ctx(), s.cache_type_k, s.cache_type_v, s.flash_attn,
-                                self._gpu_layers, llama_cpp.__version__)).encode())
+                                self._gpu_layers, self._llm.context_params.n_seq_max, llama_cpp.__version__)).encode())
             self._fingerprint = digest.hexdigest()[:32]
         return self._fingerprint
 
@@ -343,16 +352,23 @@ class LlamaCppBackend:
                 "shorten it or load the model with a larger context (--context N)."
             )
         cached = llm.n_tokens if self._settings.prefix_reuse else 0
-        plan = plan_reuse(llm.input_ids[:cached], tokens, shift=self._settings.context_shift and self._can_shift)
-        if plan.removals and not self._apply_removals(plan.removals, cached):
-            plan = ReusePlan(prefix=plan.prefix, reused=plan.prefix, diverged_at=plan.diverged_at)
-        reuse = plan.reused
+        shift = self._settings.context_shift and self._can_shift
+        plan = plan_reuse(llm.input_ids[:cached], tokens, shift=shift, insert=shift and self._can_insert)
+        edited = bool(plan.removals or plan.inserts)
         # llama-cpp-python re-evaluates the last prompt token to get fresh logits, unless the
         # whole prompt is exactly what is cached and its logits are live.
-        if reuse == len(tokens) and (cached != len(tokens) or plan.removals or getattr(llm, "_requires_eval", True)):
-            reuse -= 1
+        if plan.reused == len(tokens) and (cached != len(tokens) or edited or getattr(llm, "_requires_eval", True)):
+            plan.limit(len(tokens) - 1)
+        failure = ""
+        if plan.blocks and edited:
+            failure = self._apply_edits(plan, tokens)
+        elif plan.removals and not self._apply_removals(plan.removals, cached):
+            failure = "llama.cpp refused to remove the span"
+        if failure:
+            plan = ReusePlan(prefix=0, reused=0, diverged_at=plan.diverged_at)
+        reuse = plan.reused
         llm.n_tokens = reuse  # the KV cache past this point is dropped before evaluating
-        return _Plan(tokens, reuse, plan, cached)
+        return _Plan(tokens, reuse, plan, cached, failure)
 
     def _apply_removals(self, removals: list[tuple[int, int]], cached: int) -> bool:
         """Remove spans from the KV cache and shift what follows; False if llama.cpp refuses."""
@@ -376,6 +392,66 @@ class LlamaCppBackend:
         llm.input_ids[: len(kept)] = kept
         llm.n_tokens = len(kept)
         return True
+
+    def _apply_edits(self, plan: ReusePlan, tokens: list[int]) -> str:
+        """Rearrange the KV cache as planned: drop, move, insert. Returns "" or why it failed."""
+        import llama_cpp
+
+        llm = self._llm
+        mem = llama_cpp.llama_get_memory(llm._ctx.ctx)
+        end = 0
+        for block in plan.blocks:  # everything outside the kept blocks goes first
+            if block.cache_start > end:
+                llama_cpp.llama_memory_seq_rm(mem, 0, end, block.cache_start)
+            end = block.cache_start + block.length
+        llama_cpp.llama_memory_seq_rm(mem, 0, end, -1)
+        # Blocks keep their order. Moving the left-bound ones first (left to right), then the
+        # right-bound ones (right to left), a moved block never lands in a range still to move.
+        left = [b for b in plan.blocks if b.delta < 0]
+        right = [b for b in plan.blocks if b.delta > 0]
+        for block in [*left, *reversed(right)]:
+            llama_cpp.llama_memory_seq_add(mem, 0, block.cache_start, block.cache_start + block.length, block.delta)
+        for start, stop in plan.inserts:
+            if not self._decode_at(mem, tokens[start:stop], start):
+                llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+                llm.n_tokens = 0
+                return "llama.cpp found no room to insert new tokens in the middle of the cache"
+        llm.input_ids[: plan.reused] = tokens[: plan.reused]
+        llm.n_tokens = plan.reused
+        llm._requires_eval = True
+        return ""
+
+    def _decode_at(self, mem: Any, span: list[int], start: int) -> bool:
+        """Evaluate ``span`` at positions ``start...`` in front of cached tokens already moved right.
+
+        llama.cpp only accepts a batch that continues a sequence, so the cached tokens from
+        ``start`` on are parked in sequence 1 (which the new tokens do not attend to) while the
+        span is decoded, then given back to sequence 0: the span sees exactly what precedes it.
+        """
+        import llama_cpp
+
+        llm = self._llm
+        ctx = llm._ctx.ctx
+        llama_cpp.llama_memory_seq_cp(mem, 0, 1, start, -1)
+        llama_cpp.llama_memory_seq_rm(mem, 0, start, -1)
+        batch = llm._batch.batch
+        ok = True
+        for offset in range(0, len(span), llm.n_batch):
+            piece = span[offset: offset + llm.n_batch]
+            batch.n_tokens = len(piece)
+            for i, token in enumerate(piece):
+                batch.token[i] = token
+                batch.pos[i] = start + offset + i
+                batch.seq_id[i][0] = 0
+                batch.n_seq_id[i] = 1
+                batch.logits[i] = False
+            batch.logits[len(piece) - 1] = True
+            if llama_cpp.llama_decode(ctx, batch) != 0:
+                ok = False
+                break
+        llama_cpp.llama_memory_seq_cp(mem, 1, 0, -1, -1)
+        llama_cpp.llama_memory_seq_rm(mem, 1, -1, -1)
+        return ok
 
     def _chat_tokens(self, request: GenerationRequest) -> list[int]:
         template = self._gguf.chat_template
@@ -415,8 +491,8 @@ class LlamaCppBackend:
         plan = self._plan(request)
         sampling: Sampling = request.sampling
         tokens, reuse = plan.tokens, plan.reuse
-        stats = GenerationStats(prompt_tokens=len(tokens), tokens_reused=max(reuse, 0),
-                                tokens_evaluated=len(tokens) - max(reuse, 0),
+        stats = GenerationStats(prompt_tokens=len(tokens), tokens_reused=max(reuse, 0) - plan.cache.inserted,
+                                tokens_evaluated=plan.evaluated,
                                 tokens_shifted=min(plan.cache.shifted, max(reuse, 0)), completion_tokens=0)
         stats.cache_note = self._cache_note(plan)
         # Evaluate all but the last prompt token ourselves, in slices, so progress is reported
@@ -487,8 +563,16 @@ class LlamaCppBackend:
             return "prefix reuse is off (engine.prefix_reuse = false): full evaluation"
         if plan.cached == 0:
             return "the cache was empty: full evaluation"
-        note = f"reused {max(plan.reuse, 0)} of {total} prompt tokens"
-        if cache.removals:
+        if plan.failure:
+            return f"{plan.failure}: full evaluation"
+        note = f"reused {max(plan.reuse, 0) - cache.inserted} of {total} prompt tokens"
+        if cache.inserts:
+            spans = ", ".join(f"{a}-{b}" for a, b in cache.inserts)
+            note += f"; evaluated {cache.inserted} new tokens in place (prompt tokens {spans})"
+            if cache.removals:
+                note += f", removed cached tokens {', '.join(f'{a}-{b}' for a, b in cache.removals)}"
+            note += f" and shifted {cache.shifted}"
+        elif cache.removals:
             spans = ", ".join(f"{a}-{b}" for a, b in cache.removals)
             note += f"; context shift: removed cached tokens {spans} and shifted {cache.shifted}"
         elif cache.diverged_at is not None and cache.diverged_at < plan.cached:
@@ -536,6 +620,26 @@ class LlamaCppBackend:
     def unsupported_settings(sampling: Sampling) -> list[str]:
         """Sampler settings this engine cannot apply (llama-cpp-python 0.3.36 has no DRY/XTC)."""
         return [name for name in _UNSUPPORTED if getattr(sampling, name) is not None]
+
+
+def _allow_hidden_sequence(llm: Any) -> None:
+    """Give the context a second sequence sharing one KV cache, for inserting in the middle.
+
+    ``Llama`` always makes a one-sequence context; it is rebuilt here with two sequences and
+    a unified cache (same size, same memory). On any failure the one-sequence context stays
+    and the engine only removes spans (no insertion).
+    """
+    from llama_cpp import _internals
+
+    params = llm.context_params
+    old = llm._ctx
+    params.n_seq_max, params.kv_unified = 2, True
+    try:
+        llm._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+    except (ValueError, RuntimeError):
+        params.n_seq_max, params.kv_unified = 1, False
+        return
+    old.close()
 
 
 def default_threads() -> int:

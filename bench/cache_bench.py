@@ -1,0 +1,355 @@
+"""Cache benchmark: does a turn cost only its new tokens, even once the story overflows?
+
+Plays the scripted 100-turn Hollowmere adventure (``bench/_story.py``: fixed inputs, seeded,
+40-token replies) with a 2,048-token context, so history is trimmed from about turn 20 on, while
+world-info entries fire and stop firing and the author's note comes and goes every third turn.
+Per turn it records the prompt's new tokens (what an ideal cache holding the previous prompt and
+reply would still have to read), the tokens the engine evaluated, and the time to first token.
+A calibration then times the same engine evaluating only k new tokens at the end of a full
+prompt, so each turn's time to first token can be compared with the time its new tokens alone
+need. Then the same story runs again with prefix reuse and context shifting off.
+
+Targets (embedded engine, mean over the overflowing turns): evaluated / new <= 1.1, time to
+first token / time for the new tokens alone <= 1.5.
+
+Run: ``python -m bench cache [--engine embedded|kobold|openai --url URL] [--turns N] [--no-naive]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import _story
+from bench._report import machine, write_json, write_section
+
+TARGET_EVALUATED = 1.1
+TARGET_TTFT = 1.5
+_CALIBRATE_K = (4, 8, 16, 32, 64, 128)
+_FILLER = ("The reeds lean in the wind and the boardwalk creaks under every step while lanterns sway "
+           "over the black water of the marsh and somewhere a heron calls twice before the fog "
+           "closes over the town again and the bell of the chapel answers from far away")
+
+
+async def _open(engine: str, url: str | None, *, reuse: bool, name: str) -> tuple[Any, Any, Any]:
+    from storyteller.engines.factory import open_backend
+    from storyteller.session_setup import open_session
+
+    paths = _story.fresh_paths(name)
+    settings = _story.settings_for(engine, url, reuse=reuse)
+    backend = await open_backend(settings, paths)
+    recorder = _story.RecordingBackend(backend)
+    session = await open_session(_story.STORY, settings=settings, paths=paths, backend=recorder)  # type: ignore[arg-type]
+    return session, recorder, backend
+
+
+def _tokenizer(backend: Any) -> Any:
+    """The model's tokenizer: the engine's own, else SmolLM2's from its GGUF (vocabulary only)."""
+    tokenize = getattr(backend, "tokenize", None)
+    if callable(tokenize):
+        return tokenize
+    import llama_cpp
+
+    from storyteller.models import bundled_model_path
+
+    vocab = llama_cpp.Llama(model_path=str(bundled_model_path()), vocab_only=True, verbose=False)
+    return lambda text: vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+
+async def _ttft(backend: Any, prompt: str) -> float | None:
+    from storyteller.engines.base import Finished, GenerationRequest, Sampling
+
+    request = GenerationRequest(prompt=prompt, sampling=Sampling(max_tokens=2, temperature=0.0, seed=1,
+                                                                 logit_bias={2: -100.0, 0: -100.0}))
+    stats = None
+    async for chunk in backend.stream(request):
+        if isinstance(chunk, Finished):
+            stats = chunk.stats
+    return stats.seconds_to_first_token if stats else None
+
+
+async def calibrate(backend: Any, tokenize: Any, base: str, rounds: int = 3) -> dict[str, Any] | None:
+    """Time evaluating only k new tokens after ``base`` (which the cache holds): t(k) = a + b*k."""
+    import numpy as np
+
+    words = (_FILLER + " ") * 8
+    # Leave room for the longest extra text and the reply: drop text from the front (the
+    # position of the new tokens, not the content, is what their evaluation time depends on).
+    budget = _story.CONTEXT - max(_CALIBRATE_K) - 8
+    lo, hi = 0, len(base)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(tokenize(base[mid:])) <= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    base = base[lo:]
+    base_n = len(tokenize(base))
+    points: list[tuple[int, float]] = []
+    for k in _CALIBRATE_K:
+        # Grow the extra text word by word until it adds k tokens to the prompt.
+        extra = ""
+        for word in words.split():
+            if len(tokenize(base + extra)) - base_n >= k:
+                break
+            extra += " " + word
+        k_real = len(tokenize(base + extra)) - base_n
+        samples = []
+        for _ in range(rounds):
+            await _ttft(backend, base)  # the cache holds the base (and one generated token)
+            t = await _ttft(backend, base + extra)
+            if t is not None:
+                samples.append(t)
+        if samples:
+            points.append((k_real, statistics.median(samples)))
+    if len(points) < 2:
+        return None  # the engine reports no time to first token
+    ks, ts = np.array([p[0] for p in points], float), np.array([p[1] for p in points], float)
+    slope, intercept = np.polyfit(ks, ts, 1)
+    return {"base_tokens": base_n, "points": [[k, round(t, 5)] for k, t in points],
+            "intercept_s": float(intercept), "seconds_per_token": float(slope)}
+
+
+class Reference:
+    """A second embedded engine that times evaluating only k new tokens, right after each turn.
+
+    Timing both back to back keeps them under the same machine load (a shared 2-core machine
+    varies by 2x from minute to minute). The new tokens go at the same positions as in the
+    turn's prompt: the reference engine holds ``L - k`` tokens of filler text and evaluates the
+    next ``k``, with the turn's own sampler settings.
+    """
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        sentences = [f"Entry {i}: the {w} by the {v} was counted twice and written down in the ledger."
+                     for i, (w, v) in enumerate((w, v) for w in _FILLER.split()[:30] for v in _FILLER.split()[30:60])]
+        self.tokens = backend.tokenize(" ".join(sentences))[: _story.CONTEXT]
+
+    def _text(self, n: int) -> str:
+        return self.backend._llm.detokenize(self.tokens[:n]).decode("utf-8", errors="ignore")
+
+    async def time_new(self, prompt_tokens: int, new: int, sampling: Any) -> tuple[float | None, int | None]:
+        """(seconds to first token, tokens evaluated) for ``new`` tokens after ``prompt_tokens - new``."""
+        from storyteller.engines.base import Finished, GenerationRequest
+
+        await _ttft(self.backend, self._text(prompt_tokens - new))
+        request = GenerationRequest(prompt=self._text(prompt_tokens),
+                                    sampling=sampling.model_copy(update={"max_tokens": 4}))
+        stats = None
+        async for chunk in self.backend.stream(request):
+            if isinstance(chunk, Finished):
+                stats = chunk.stats
+        return (stats.seconds_to_first_token, stats.tokens_evaluated) if stats else (None, None)
+
+
+def _new_eval_seconds(cal: dict[str, Any], new: int) -> float:
+    return max(cal["intercept_s"] + cal["seconds_per_token"] * new, 1e-6)
+
+
+async def run_story(engine: str, url: str | None, turns: int, *, reuse: bool, calibrate_too: bool,
+                    verbose: bool = False) -> dict[str, Any]:
+    """Play the story once; returns per-turn records and, if asked, the calibration."""
+    session, recorder, backend = await _open(engine, url, reuse=reuse, name="cache" if reuse else "naive")
+    tokenize = _tokenizer(backend)
+    reference = None
+    if reuse and engine == "embedded":
+        from storyteller.engines.llamacpp import LlamaCppBackend
+
+        reference = Reference(await LlamaCppBackend.open(backend.info().details["path"], backend._settings))
+    started = time.perf_counter()
+    measuring = [0.0]
+
+    async def measure(turn: _story.Turn) -> None:
+        if reference is not None and turn.overflow and turn.new_tokens:
+            began = time.perf_counter()
+            sampling = session.parts.request_for(session.last_prompt, session.story.settings).sampling
+            ttft, evaluated = await reference.time_new(turn.prompt_tokens, turn.new_tokens, sampling)
+            turn.extra.update(ref_ttft=ttft, ref_evaluated=evaluated)
+            measuring[0] += time.perf_counter() - began
+        show(turn)
+
+    def show(turn: _story.Turn) -> None:
+        if verbose:
+            print(f"  turn {turn.turn:3d} prompt {turn.prompt_tokens:5d} new {turn.new_tokens:4d} "
+                  f"eval {turn.evaluated} ttft {turn.ttft and round(turn.ttft, 3)} {'O' if turn.overflow else ' '} "
+                  f"ref {turn.extra.get('ref_ttft') and round(turn.extra['ref_ttft'], 3)} "
+                  f"{turn.why} | {turn.cache_note}", file=sys.stderr, flush=True)
+
+    try:
+        played = await _story.play(session, recorder, tokenize, turns, measure)
+        elapsed = time.perf_counter() - started - measuring[0]
+        last_prompt = session.last_prompt.text or ""
+        info = backend.info()
+        if reuse and engine == "embedded":
+            await _snapshot_for_resume(session, recorder, tokenize, turns)
+    finally:
+        await session.close()  # saves the KV state with the story for the resume benchmark
+    cal = None
+    if calibrate_too and reference is None:
+        cal = await calibrate(backend, tokenize, last_prompt)
+    await backend.aclose()
+    if reference is not None:
+        await reference.backend.aclose()
+    return {"turns": played, "seconds": elapsed, "calibration": cal, "model": info.model, "engine": info.engine}
+
+
+async def _snapshot_for_resume(session: Any, recorder: Any, tokenize: Any, turns: int) -> None:
+    """Keep the story and its KV state as they are now for the resume benchmark, then time the
+    next turn here, warm: the time a resumed story should come close to."""
+    import shutil
+
+    await session.backend.save_state(session.story.folder / "engine.kv")
+    base = _story.bench_home() / "resume-base"
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.copytree(_story.bench_home() / "cache", base)
+    kind, text = _story.script(turns + 1)[turns]
+    recorder.finished.clear()
+    reply = await session.submit(text, kind)
+    stats = recorder.finished[0] if recorder.finished else None
+    (_story.bench_home() / "resume-base.json").write_text(json.dumps({
+        "turns": turns, "input": [kind, text], "reply": reply.text if reply else "",
+        "warm_ttft_s": stats.seconds_to_first_token if stats else None,
+        "warm_evaluated": stats.tokens_evaluated if stats else None,
+    }))
+
+
+def summarise(cached: dict[str, Any], naive: dict[str, Any] | None) -> dict[str, Any]:
+    """The headline figures."""
+    turns: list[_story.Turn] = cached["turns"]
+    cal = cached["calibration"]
+    over = [t for t in turns if t.overflow]
+    ratios = [t.evaluated / t.new_tokens for t in over if t.evaluated is not None and t.new_tokens]
+    if cal is None:  # embedded: the reference engine timed each turn's new tokens right after it
+        ttft_ratios = [t.ttft / t.extra["ref_ttft"] for t in over if t.ttft and t.extra.get("ref_ttft")]
+    else:
+        ttft_ratios = [t.ttft / _new_eval_seconds(cal, t.new_tokens) for t in over if t.ttft is not None]
+    result: dict[str, Any] = {
+        "engine": cached["engine"],
+        "model": cached["model"],
+        "machine": machine(),
+        "context": _story.CONTEXT,
+        "reply_tokens": _story.REPLY_TOKENS,
+        "turns": len(turns),
+        "overflow_turns": len(over),
+        "first_overflow_turn": over[0].turn if over else None,
+        "evaluated_over_new": _round(statistics.fmean(ratios)) if ratios else None,
+        "evaluated_over_new_total": _round(sum(t.evaluated for t in over) / max(1, sum(t.new_tokens for t in over)))
+        if ratios else None,
+        "ttft_over_new_eval": _round(statistics.fmean(ttft_ratios)) if ttft_ratios else None,
+        "mean_new_tokens": _round(_story.mean([t.new_tokens for t in over])),
+        "mean_evaluated_tokens": _round(_story.mean([t.evaluated for t in over])),
+        "mean_ttft_s": _round(_story.mean([t.ttft for t in over])),
+        "mean_new_tokens_only_ttft_s": _round(_story.mean([t.extra.get("ref_ttft") for t in over])),
+        "max_ttft_s": _round(max((t.ttft for t in over if t.ttft is not None), default=None)),
+        "mean_prompt_tokens": _round(_story.mean([t.prompt_tokens for t in over])),
+        "mean_stable_prefix_tokens": _round(_story.mean([t.stable_prefix for t in over])),
+        "targets": {"evaluated_over_new": TARGET_EVALUATED, "ttft_over_new_eval": TARGET_TTFT},
+        "calibration": cal,
+        "seconds": _round(cached["seconds"]),
+    }
+    if naive is not None:
+        n_over = [t for t in naive["turns"] if t.overflow]
+        naive_ttft = _story.mean([t.ttft for t in n_over])
+        result["naive_mean_ttft_s"] = _round(naive_ttft)
+        result["naive_mean_evaluated_tokens"] = _round(_story.mean([t.evaluated for t in n_over]))
+        result["naive_over_cached_ttft"] = _round(naive_ttft / result["mean_ttft_s"]) if naive_ttft and result["mean_ttft_s"] else None
+        result["naive_over_cached_evaluated"] = _round(result["naive_mean_evaluated_tokens"] / result["mean_evaluated_tokens"]) \
+            if result["naive_mean_evaluated_tokens"] and result["mean_evaluated_tokens"] else None
+        result["naive_seconds"] = _round(naive["seconds"])
+    else:
+        result["naive_over_cached_ttft"] = None
+    return result
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def run(engine: str = "embedded", url: str | None = None, turns: int = 100, naive: bool = True,
+        verbose: bool = False, publish: bool = True) -> dict[str, Any]:
+    """Run the benchmark; writes ``bench/results/cache[-ENGINE].json`` and the doc section."""
+    cached = asyncio.run(run_story(engine, url, turns, reuse=True, calibrate_too=True, verbose=verbose))
+    plain = asyncio.run(run_story(engine, url, turns, reuse=False, calibrate_too=False, verbose=verbose)) if naive else None
+    result = summarise(cached, plain)
+    result["per_turn"] = _story.turn_rows(cached["turns"])
+    if plain is not None:
+        result["naive_per_turn"] = _story.turn_rows(plain["turns"])
+    if publish:
+        name = "cache" if engine == "embedded" else f"cache-{engine}"
+        write_json(name, result)
+        write_section(name, _markdown(result))
+    return result
+
+
+def _markdown(r: dict[str, Any]) -> str:
+    def fmt(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+        return "n/a" if value is None else str(value)
+
+    ok_eval = r["evaluated_over_new"] is not None and r["evaluated_over_new"] <= TARGET_EVALUATED
+    ok_ttft = r["ttft_over_new_eval"] is not None and r["ttft_over_new_eval"] <= TARGET_TTFT
+    return f"""
+`python -m bench cache --engine {r['engine']}`: the scripted {r['turns']}-turn Hollowmere adventure on
+{r['model']} with a {r['context']}-token context and {r['reply_tokens']}-token replies; history is first
+trimmed at turn {fmt(r['first_overflow_turn'])}, world-info entries fire and stop as the player moves, and
+the author's note is inserted every third turn. "New tokens" are the prompt tokens an ideal cache
+holding the previous prompt and reply would still read. Means over the {r['overflow_turns']} turns that
+overflowed; {r['machine']}. Raw figures, per turn: `bench/results/cache.json`.
+
+How: the embedded engine aligns the new prompt with what its KV cache holds (difflib's longest
+runs, 16 tokens or more), removes what left the prompt, shifts what stayed, and evaluates new
+spans in the middle (an entry that started firing, the author's note) in place, with the rest of
+the cache parked in a second sequence so the new tokens see exactly what precedes them; then the
+new text at the end. The time for "the new tokens alone" is measured right after each turn on a
+second engine evaluating the same number of tokens at the same positions, so both share the
+machine's load of the moment.
+
+| | value | target |
+|---|---|---|
+| evaluated / new tokens | {fmt(r['evaluated_over_new'])} | <= {TARGET_EVALUATED} {'(met)' if ok_eval else '(missed)'} |
+| time to first token / time for the new tokens alone | {fmt(r['ttft_over_new_eval'])} | <= {TARGET_TTFT} {'(met)' if ok_ttft else '(missed)'} |
+| new tokens per turn | {fmt(r['mean_new_tokens'])} | |
+| evaluated tokens per turn | {fmt(r['mean_evaluated_tokens'])} | |
+| prompt tokens per turn | {fmt(r['mean_prompt_tokens'])} | |
+| stable prefix per turn | {fmt(r['mean_stable_prefix_tokens'])} | |
+| time to first token, mean / max, s | {fmt(r['mean_ttft_s'])} / {fmt(r['max_ttft_s'])} | |
+| reuse and shifting off: time to first token, s | {fmt(r.get('naive_mean_ttft_s'))} | |
+| off / on, time to first token | {fmt(r['naive_over_cached_ttft'])} | |
+| off / on, evaluated tokens | {fmt(r.get('naive_over_cached_evaluated'))} | |
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench cache", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_from_args(args)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options (shared with ``storyteller bench cache``)."""
+    parser.add_argument("--turns", type=int, default=100, help="turns to play (default 100)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the run with reuse and shifting off")
+    parser.add_argument("--verbose", "-v", action="store_true", help="print every turn to stderr")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    result = run(getattr(args, "engine", "embedded"), getattr(args, "url", None), args.turns,
+                 naive=not args.no_naive, verbose=args.verbose)
+    summary = {k: v for k, v in result.items() if k not in ("per_turn", "naive_per_turn")}
+    print(json.dumps(summary, indent=None if getattr(args, "json", False) else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

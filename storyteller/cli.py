@@ -104,6 +104,8 @@ def _register_play(sub) -> None:
     play.add_argument("--mode", choices=["chat", "story", "adventure", "instruct"], default=None)
     play.add_argument("--greeting", type=int, default=0, metavar="N", help="which greeting opens a new story (0 = first)")
     play.add_argument("--plain", action="store_true", help="line-based play on stdin/stdout")
+    play.add_argument("imports", nargs="*", metavar="FILE",
+                      help="cards, lorebooks or chats to import into the library first (the app)")
     _add_engine_options(play)
     play.set_defaults(func=_cmd_play)
 
@@ -115,7 +117,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
         from storyteller.tui import run_app
 
         return run_app(settings, paths, story=args.story, card=args.card, worlds=args.world, mode=args.mode,
-                       greeting=args.greeting)
+                       greeting=args.greeting, imports=args.imports)
     return asyncio.run(_play_plain(args, settings, paths))
 
 

@@ -17,7 +17,7 @@ from storyteller.cards import Card, load_card
 from storyteller.config import Settings
 from storyteller.content import DEFAULT_ADVENTURE_CARD, DEFAULT_ADVENTURE_WORLD, find_card, find_world
 from storyteller.engines.base import Backend, BackendInfo, GenerationRequest, Sampling
-from storyteller.errors import ConfigError, FormatError
+from storyteller.errors import FormatError
 from storyteller.lore import (
     ActivationResult,
     Lorebook,
@@ -31,6 +31,7 @@ from storyteller.lore import (
     seeded_rng,
 )
 from storyteller.paths import Paths
+from storyteller.presets import resolve_sampling
 from storyteller.prompt import (
     NONE_TEMPLATE,
     AuthorsNote,
@@ -230,11 +231,9 @@ class SessionParts:
         return "Narrator"
 
     def sampling(self, story_settings: StorySettings) -> Sampling:
-        """The global sampler settings with the story's overrides."""
-        try:
-            return self.settings.sampling.model_copy(update=dict(story_settings.sampler_overrides))
-        except ValueError as exc:  # pragma: no cover - overrides are validated when set
-            raise ConfigError(f"the story's sampler overrides are invalid: {exc}") from exc
+        """The global sampler settings, then the story's preset, then its overrides."""
+        return resolve_sampling(self.settings.sampling, story_settings.sampler_preset,
+                                story_settings.sampler_overrides, self.paths)
 
     async def build_prompt(self, story: Any, messages: Sequence[StoryMessage], *, continuing: bool
                            ) -> tuple[Prompt, ActivationResult | None]:

@@ -242,3 +242,19 @@ async def test_real_engine_reuses_cache_and_resumes_from_disk(smollm2_path) -> N
     finally:
         await again.close()
         await cold.aclose()
+
+
+async def test_story_preset_and_overrides_reach_the_engine() -> None:
+    from storyteller.presets import save_preset
+
+    save_preset("Terse", {"temperature": 0.3, "max_tokens": 17}, get_paths())
+    fake = ScriptedBackend(["Fine."])
+    session = await _open(fake, "preset")
+    try:
+        session.story.set_settings(sampler_preset="Terse", sampler_overrides={"top_k": 7})
+        await session.submit("wait", "do")
+        sampling = fake.requests[-1].sampling
+        assert (sampling.temperature, sampling.max_tokens, sampling.top_k) == (0.3, 17, 7)
+        assert session.last_prompt.budget.reserved == 17
+    finally:
+        await session.close()

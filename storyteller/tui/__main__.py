@@ -1,4 +1,4 @@
-"""``python -m storyteller.tui [--story NAME] [--card CARD] [--world W] [--mode M]``: the app alone.
+"""``python -m storyteller.tui [--story NAME] [--card CARD] [--world W] [--mode M] [FILE...]``: the app alone.
 
 The ``storyteller`` command is the usual way in; this entry exists for tests and for running
 the app from a checkout. Settings come from ``config.toml`` and ``STORYTELLER_*`` variables.
@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--world", action="append", default=None)
     parser.add_argument("--mode", choices=["chat", "story", "adventure", "instruct"], default=None)
     parser.add_argument("--greeting", type=int, default=0)
+    parser.add_argument("imports", nargs="*", metavar="FILE",
+                        help="cards, lorebooks or chats to import into the library first")
     args = parser.parse_args(argv)
     from storyteller.config import load_settings
     from storyteller.paths import get_paths
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = get_paths()
         settings = load_settings(paths)
         return run_app(settings, paths, story=args.story, card=args.card, worlds=args.world, mode=args.mode,
-                       greeting=args.greeting)
+                       greeting=args.greeting, imports=args.imports)
     except StorytellerError as exc:
         print(f"storyteller: {exc}", file=sys.stderr)
         return 1

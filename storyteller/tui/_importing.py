@@ -12,7 +12,7 @@ from pathlib import Path
 from storyteller.errors import FormatError, StorytellerError
 from storyteller.paths import Paths
 
-__all__ = ["ImportResult", "guess_kind", "import_path", "new_world_path"]
+__all__ = ["ImportResult", "guess_kind", "import_path", "import_paths", "new_world_path", "result_lines"]
 
 _CARD_SUFFIXES = (".png", ".charx", ".yaml", ".yml", ".webp")
 
@@ -108,3 +108,25 @@ def import_path(raw: str, paths: Paths) -> ImportResult:
         lines.append("the card had no name; it was named after its file (rename it in the character screen)")
     return ImportResult("card", card.name if card else entry.path.stem, entry.path,
                         report.source_format if report else "", lines)
+
+
+def result_lines(result: ImportResult) -> list[str]:
+    """The report of one import, as the app shows it."""
+    lines = [f"{result.kind} {result.name!r} saved as {result.target}",
+             f"read as: {result.source_format or 'unknown'}", ""]
+    return lines + (result.lines or ["nothing had to be repaired"])
+
+
+def import_paths(raws: list[str], paths: Paths) -> list[tuple[str, list[str]]]:
+    """Import each file (as :func:`import_path`); one ``(title, lines)`` report per file, failures too."""
+    reports = []
+    for raw in raws:
+        try:
+            result = import_path(raw, paths)
+        except StorytellerError as exc:
+            reports.append((f"{raw}: not imported", [str(exc)]))
+        except OSError as exc:
+            reports.append((f"{raw}: not imported", [f"cannot read or write a file: {exc}"]))
+        else:
+            reports.append((f"Imported {result.kind}: {result.name}", result_lines(result)))
+    return reports

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from functools import partial
 from collections.abc import Iterable, Sequence
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -24,7 +25,14 @@ from storyteller.config import Settings
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
 from storyteller.tui._prefs import load_prefs
-from storyteller.tui.messages import EngineFailed, EngineLoaded, EngineReloadRequested, SessionFailed, SessionOpened
+from storyteller.tui.messages import (
+    EngineFailed,
+    EngineLoaded,
+    EngineReloadRequested,
+    SessionFailed,
+    SessionOpened,
+    StartupImportsFinished,
+)
 from storyteller.tui.screens.loading import LoadingScreen
 from storyteller.tui.screens.story import StoryScreen
 
@@ -50,7 +58,8 @@ ACTIONS: list[tuple[str, str, str, str]] = [
     ("F6", "library", "Library", "characters, worlds and stories: import, start, open"),
     ("F7", "character", "Character", "view, edit and export the story's character card"),
     ("F8", "world_info", "World info editor", "edit the entries of the story's worlds"),
-    ("F9", "settings", "Settings", "engine, model, sampler, theme"),
+    ("F9", "settings", "Settings", "engine, model, sampler, the story's preset and template, theme"),
+    ("F10", "presets", "Sampler presets", "choose, create, edit, delete and import sampler presets"),
     ("F1", "help", "Help", "this list"),
     ("ctrl+p", "command_palette", "Command palette", "search every action"),
     ("ctrl+q", "quit", "Quit", "save and leave (stops a reply in progress)"),
@@ -69,6 +78,8 @@ class StorytellerApp(App[int]):
         mode: Mode for a new story.
         backend: Use this engine instead of opening one (tests pass a ScriptedBackend).
         greeting: Which greeting opens a new story.
+        imports: Files (cards, lorebooks, chats) to import into the library at start; the
+            reports are shown once the story is open.
     """
 
     CSS_PATH = "app.tcss"
@@ -78,11 +89,12 @@ class StorytellerApp(App[int]):
         Binding("f1", "help", "Help"),
         Binding("f6,ctrl+l", "library", "Library"),
         Binding("f9", "settings", "Settings", show=False),
+        Binding("f10", "presets", "Presets", show=False),
     ]
 
     def __init__(self, settings: Settings, paths: Paths, *, story: str | None = None, card: str | None = None,
                  worlds: Sequence[str] | None = None, mode: str | None = None, backend: Any | None = None,
-                 greeting: int = 0) -> None:
+                 greeting: int = 0, imports: Sequence[str] | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.paths = paths.ensure()
@@ -92,6 +104,9 @@ class StorytellerApp(App[int]):
         self._request = {"name": story, "card": card, "worlds": worlds, "mode": mode, "greeting": greeting}
         self._closing = False
         self.engine_seconds: float | None = None
+        self.imports = [str(p) for p in imports or []]
+        self.import_reports: list[tuple[str, list[str]]] | None = None
+        self._pending_reports: list[tuple[str, list[str]]] = []
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -100,6 +115,8 @@ class StorytellerApp(App[int]):
         if prefs.get("theme") in self.available_themes:
             self.theme = prefs["theme"]
         self.push_screen(LoadingScreen(self._engine_label()))
+        if self.imports:
+            self.import_startup_files(self.imports)
         if self.backend is None:
             self.open_engine()
         else:
@@ -150,6 +167,37 @@ class StorytellerApp(App[int]):
             self.screen.show_error(text)
         else:
             self.notify(text, severity="error", markup=False, timeout=12)
+        self._show_pending_reports()
+
+    # -- files named on the command line -----------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="startup-import", exit_on_error=False, name="import files")
+    def import_startup_files(self, raws: list[str]) -> None:
+        """Import the files given at start into the library (a thread; reports come back as a message)."""
+        from storyteller.tui._importing import import_paths
+
+        self.post_message(StartupImportsFinished(import_paths(raws, self.paths)))
+
+    def on_startup_imports_finished(self, message: StartupImportsFinished) -> None:
+        self.import_reports = message.reports
+        self._pending_reports.extend(message.reports)
+        # The loading screen is replaced when the story opens; the reports wait for that.
+        if not isinstance(self.screen, LoadingScreen) or self.screen.failed:
+            self._show_pending_reports()
+
+    def _show_pending_reports(self) -> None:
+        if not self._pending_reports:
+            return
+        from storyteller.tui.screens.dialogs import Report
+
+        reports, self._pending_reports = self._pending_reports, []
+        if len(reports) == 1:
+            self.push_screen(Report(*reports[0]))
+            return
+        lines: list[str] = []
+        for title, body in reports:
+            lines += [title, *(f"  {line}" if line else "" for line in body), ""]
+        self.push_screen(Report(f"Imported {len(reports)} files", lines))
 
     def _default_story_name(self) -> str:
         from storyteller.story import StoryStore
@@ -225,6 +273,7 @@ class StorytellerApp(App[int]):
         while len(self.screen_stack) > 2:
             await self.pop_screen()
         await self.switch_screen(StoryScreen(message.session))
+        self._show_pending_reports()
 
     def on_session_failed(self, message: SessionFailed) -> None:
         self._show_start_error(message.message + "\n\nOpen the Library (F6) to pick another story or card.")
@@ -254,6 +303,76 @@ class StorytellerApp(App[int]):
             await asyncio.wait_for(session.close(), timeout=10)
         except (StorytellerError, OSError, TimeoutError) as exc:
             self.notify(f"The story was not closed cleanly: {exc}", severity="warning", markup=False)
+
+    # -- edits that the open story picks up -------------------------------------------------
+
+    def reload_lore(self) -> bool:
+        """Read the open story's worlds (and its card's embedded book) again; the next turn uses them."""
+        session = self.session
+        if session is None:
+            return False
+        from storyteller.session_setup import load_books
+
+        try:
+            session.parts.books = load_books(session.story.settings.worlds, session.parts.card, self.paths)
+        except StorytellerError as exc:
+            self.notify(f"The story keeps its old world info: {exc}", severity="warning", markup=False, timeout=8)
+            return False
+        return True
+
+    def world_saved(self, source: Path, target: Path) -> bool:
+        """A world was saved from ``source`` to ``target`` (a bundled world's copy, or itself).
+
+        When the open story uses it, the story is pointed at ``target`` and its worlds are read
+        again. Returns whether the story uses the world.
+        """
+        session = self.session
+        if session is None:
+            return False
+        from storyteller.content import find_world
+
+        refs = list(session.story.settings.worlds)
+        new_refs, used = [], False
+        for ref in refs:
+            try:
+                found = find_world(ref, self.paths).resolve()
+            except StorytellerError:
+                found = None
+            if found == Path(target).resolve():
+                used = True
+            elif found == Path(source).resolve():
+                used, ref = True, str(target)
+            new_refs.append(ref)
+        if not used:
+            return False
+        if new_refs != refs and not session.story.read_only:
+            try:
+                session.story.set_settings(worlds=new_refs)
+            except StorytellerError as exc:
+                self.notify(f"The story still names the old world: {exc}", severity="warning", markup=False)
+        return self.reload_lore()
+
+    def card_saved(self, source: Path, target: Path, card: Any) -> bool:
+        """A card was saved from ``source`` to ``target``; when it is the open story's, use it from now on."""
+        session = self.session
+        if session is None or not session.story.settings.cards:
+            return False
+        from storyteller.content import find_card
+
+        cards = list(session.story.settings.cards)
+        try:
+            current = find_card(cards[0], self.paths).resolve()
+        except StorytellerError:
+            return False
+        if current not in (Path(source).resolve(), Path(target).resolve()):
+            return False
+        if current != Path(target).resolve() and not session.story.read_only:
+            try:
+                session.story.set_settings(cards=[str(target), *cards[1:]])
+            except StorytellerError as exc:
+                self.notify(f"The story still names the old card: {exc}", severity="warning", markup=False)
+        session.parts.card = card
+        return self.reload_lore()
 
     # -- screens -----------------------------------------------------------------------------
 
@@ -327,6 +446,13 @@ class StorytellerApp(App[int]):
         if not isinstance(self.screen, SettingsScreen):
             self.push_screen(SettingsScreen(self.settings, self.paths))
 
+    def action_presets(self) -> None:
+        """Choose, edit and import sampler presets."""
+        from storyteller.tui.screens.presets import PresetsScreen
+
+        if not isinstance(self.screen, PresetsScreen):
+            self.push_screen(PresetsScreen(self.paths, self.session))
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for key, action, name, help_text in ACTIONS:
@@ -366,7 +492,7 @@ class StorytellerApp(App[int]):
 
 def run_app(settings: Settings, paths: Paths, *, story: str | None = None, card: str | None = None,
             worlds: Sequence[str] | None = None, mode: str | None = None, backend: Any | None = None,
-            greeting: int = 0) -> int:
+            greeting: int = 0, imports: Sequence[str] | None = None) -> int:
     """Run the terminal app until the user quits; returns the exit code.
 
     Args:
@@ -378,9 +504,11 @@ def run_app(settings: Settings, paths: Paths, *, story: str | None = None, card:
         mode: Mode for a new story.
         backend: An engine to use instead of opening the configured one.
         greeting: Which greeting opens a new story.
+        imports: Cards, lorebooks or chats to import into the library first (``storyteller
+            play FILE...``); the import reports are shown in the app.
     """
     app = StorytellerApp(settings, paths, story=story, card=card, worlds=worlds, mode=mode, backend=backend,
-                         greeting=greeting)
+                         greeting=greeting, imports=imports)
     code = app.run()
     if app.session is not None:  # left without ctrl+q (e.g. the terminal closed): close the story at least
         app.session.story.close()

@@ -19,9 +19,11 @@ __all__ = [
     "LibraryLoaded",
     "EngineLoaded",
     "EngineReloadRequested",
+    "PresetImported",
     "SessionEventReceived",
     "SessionFailed",
     "SessionOpened",
+    "StartupImportsFinished",
     "StreamFlushed",
 ]
 
@@ -110,3 +112,19 @@ class ImportFinished(Message):
 
     result: Any | None
     error: str | None
+
+
+@dataclass
+class PresetImported(Message):
+    """A sampler preset file was imported (``name`` set) or could not be (``error`` set)."""
+
+    name: str | None
+    lines: list[str]
+    error: str | None
+
+
+@dataclass
+class StartupImportsFinished(Message):
+    """The files named on the command line were imported; one report per file."""
+
+    reports: list[tuple[str, list[str]]]

@@ -1,4 +1,8 @@
-"""The character screen: every field of a card, alternate greetings, its lorebook; save, export."""
+"""The character screen: every field of a card, alternate greetings, its embedded lorebook; save, export.
+
+The embedded lorebook opens in the world-info editor (F8 here); its ctrl+s saves the book with
+the card. When the card is the open story's, the story uses the saved card from the next reply.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ class CharacterScreen(Screen):
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+e", "export", "Export", priority=True),
         Binding("ctrl+g", "add_greeting", "Add greeting", priority=True),
+        Binding("f8", "edit_book", "Lorebook"),
     ]
     DEFAULT_CSS = """
     CharacterScreen VerticalScroll { padding: 0 1; }
@@ -86,6 +91,7 @@ class CharacterScreen(Screen):
                     yield Button("Save (ctrl+s)", id="save", variant="primary")
                     yield Button("Export (ctrl+e)", id="export")
                     yield Button("Add greeting (ctrl+g)", id="add-greeting")
+                    yield Button("Edit lorebook (F8)", id="edit-book")
         yield Footer()
 
     def _book_summary(self) -> str:
@@ -101,8 +107,8 @@ class CharacterScreen(Screen):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        {"save": self.action_save, "export": self.action_export, "add-greeting": self.action_add_greeting}[
-            event.button.id or "save"]()
+        {"save": self.action_save, "export": self.action_export, "add-greeting": self.action_add_greeting,
+         "edit-book": self.action_edit_book}[event.button.id or "save"]()
 
     def action_add_greeting(self) -> None:
         """Add an empty alternate greeting to fill in."""
@@ -134,25 +140,68 @@ class CharacterScreen(Screen):
             return self.paths.characters_dir / self.path.name  # never write into the installed package
         return self.path
 
-    def action_save(self) -> None:
-        """Save the card (in its own format); a bundled card is saved as the user's copy."""
+    def action_save(self) -> bool:
+        """Save the card (in its own format); a bundled card is saved as the user's copy.
+
+        Returns:
+            Whether the card was written.
+        """
         if self.card is None:
-            return
+            return False
         from storyteller.cards import save_card
 
         if not self.query_one("#f-name", Input).value.strip():
             self.notify("A card needs a name.", severity="error", markup=False)
-            return
+            return False
         card = self.collect()
-        target = self._save_target()
+        source, target = self.path, self._save_target()
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             save_card(card, target)
         except (StorytellerError, OSError) as exc:
             self.notify(f"Not saved: {exc}", severity="error", markup=False, timeout=8)
-            return
+            return False
         self.card, self.path = card, target
-        self.notify(f"Saved {target}.", markup=False)
+        card_saved = getattr(self.app, "card_saved", None)
+        used = card_saved(source, target, card) if callable(card_saved) else False
+        self.notify(f"Saved {target}." + (" The story uses it from the next reply." if used else ""), markup=False)
+        return True
+
+    def action_edit_book(self) -> None:
+        """Edit the card's embedded lorebook in the world-info editor (ctrl+s there saves the card)."""
+        if self.card is None:
+            return
+        from storyteller.lore import Lorebook, from_character_book
+        from storyteller.tui.screens.worldinfo import CardBookScreen
+
+        embedded = self.card.character_book
+        name = (embedded.name if embedded is not None and embedded.name else "") or self.card.name or "card"
+        if embedded is None:
+            book = Lorebook(name=name)
+        else:
+            try:
+                book = from_character_book(embedded.model_dump(), name=name)
+            except StorytellerError as exc:
+                self.notify(f"The embedded lorebook cannot be edited: {exc}", severity="error", markup=False)
+                return
+        self.app.push_screen(CardBookScreen(self.paths, book, self.save_book))
+
+    def save_book(self, book) -> bool:
+        """Put ``book`` into the card as its embedded lorebook and save the card."""
+        from pydantic import ValidationError
+
+        from storyteller.cards.model import CharacterBook
+        from storyteller.lore import to_character_book
+
+        if self.card is None:
+            return False
+        try:
+            self.card.character_book = CharacterBook.model_validate(to_character_book(book))
+        except (ValidationError, StorytellerError) as exc:
+            self.notify(f"The lorebook cannot be stored in the card: {exc}", severity="error", markup=False)
+            return False
+        self.query_one("#card-book", Static).update(self._book_summary())
+        return self.action_save()
 
     def action_export(self) -> None:
         """Write the card to a file; the format follows the name (.png, .json, .charx, .yaml)."""

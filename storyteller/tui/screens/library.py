@@ -251,10 +251,9 @@ class LibraryScreen(Screen):
             return
         result = message.result
         self.query_one("#import-path", Input).value = ""
-        lines = [f"{result.kind} {result.name!r} saved as {result.target}",
-                 f"read as: {result.source_format or 'unknown'}", ""]
-        lines += result.lines or ["nothing had to be repaired"]
-        self.app.push_screen(Report(f"Imported {result.kind}: {result.name}", lines))
+        from storyteller.tui._importing import result_lines
+
+        self.app.push_screen(Report(f"Imported {result.kind}: {result.name}", result_lines(result)))
         tab = {"card": "tab-cards", "world": "tab-worlds", "story": "tab-stories"}[result.kind]
         self.query_one(TabbedContent).active = tab
         self.load()

@@ -30,6 +30,8 @@ class LoadingScreen(Screen):
     def __init__(self, detail: str = "") -> None:
         super().__init__()
         self._detail = detail
+        self.failed = False
+        """True while the screen shows an error (rather than progress)."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -50,6 +52,7 @@ class LoadingScreen(Screen):
 
     def set_detail(self, text: str) -> None:
         """Say what is loading now."""
+        self.failed = False
         self.query_one("#loading-detail", Static).update(text)
         self.query_one(LoadingIndicator).display = True
         self.query_one("#loading-error").display = False
@@ -57,6 +60,7 @@ class LoadingScreen(Screen):
 
     def show_error(self, message: str) -> None:
         """Stop the spinner and show the problem with the ways out."""
+        self.failed = True
         self.query_one(LoadingIndicator).display = False
         error = self.query_one("#loading-error", Static)
         error.update(message)

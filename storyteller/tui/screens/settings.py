@@ -1,7 +1,10 @@
-"""Settings: engine, server URL, model with GPU layers / context / threads, sampler, theme.
+"""Settings: engine, server URL, model with GPU layers / context / threads, sampler, the story's
+sampler preset and template, theme.
 
 Saved into ``config.toml`` (atomically, other keys kept); the theme goes to the app's own
-preferences. Engine changes take effect when the engine is reloaded (a button here).
+preferences. Engine changes take effect when the engine is reloaded (a button here). The
+story's preset and template are story settings: they are saved with the story as soon as they
+are picked; a new template reopens the story when this screen is left.
 """
 
 from __future__ import annotations
@@ -72,9 +75,10 @@ class SettingsScreen(Screen):
     """
 
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back"),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+t", "test", "Test connection"),
+        Binding("f10", "app.presets", "Presets"),
     ]
     DEFAULT_CSS = """
     SettingsScreen VerticalScroll { padding: 0 1; }
@@ -91,6 +95,8 @@ class SettingsScreen(Screen):
         self.settings = settings
         self.paths = paths
         self.last_test: str | None = None
+        self.reopen_story = False
+        """Set when the story's template changed: the story is reopened on leaving."""
 
     def _models(self) -> list[tuple[str, str]]:
         from storyteller.models import find_models
@@ -135,6 +141,7 @@ class SettingsScreen(Screen):
                         yield Label(label)
                         yield Input("" if value is None else str(value), id=name,
                                     type="integer" if kind is int else "number")
+            yield from self._story_section()
             yield Label("Look", classes="section")
             with Horizontal(classes="row wide"):
                 yield Label("theme")
@@ -146,6 +153,35 @@ class SettingsScreen(Screen):
                 yield Button("Save and reload engine", id="reload")
         yield Footer()
 
+    @property
+    def session(self) -> Any | None:
+        """The open story's session, if any."""
+        return getattr(self.app, "session", None)
+
+    def _story_section(self) -> ComposeResult:
+        session = self.session
+        if session is None:
+            return
+        from storyteller.prompt import load_library
+
+        st = session.story.settings
+        yield Label(f"This story ({session.story.name})", classes="section")
+        options, current = self._preset_options()
+        with Horizontal(classes="row wide"):
+            yield Label("sampler preset")
+            yield Select(options, value=current, allow_blank=False, id="story-preset")
+        library = load_library(self.paths.config_dir / "templates")
+        templates = [("auto: from the model", "auto"), ("none: plain text", "none")]
+        templates += [(name, name) for name in sorted(library.instruct)]
+        template = (st.template or "auto").lower()
+        if template not in {v for _l, v in templates}:
+            templates.append((f"{template} (missing)", template))
+        with Horizontal(classes="row wide"):
+            yield Label("template")
+            yield Select(templates, value=template, allow_blank=False, id="story-template")
+        with Horizontal(classes="row"):
+            yield Button("Sampler presets… (F10)", id="presets")
+
     def form_values(self) -> dict[str, Any]:
         """The form as plain values."""
         values: dict[str, Any] = {"kind": self.query_one("#kind", Select).value,
@@ -156,12 +192,64 @@ class SettingsScreen(Screen):
         return values
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "story-preset" and isinstance(event.value, str):
+            self._set_story(sampler_preset=event.value or None)
+        elif event.select.id == "story-template" and isinstance(event.value, str):
+            self._set_story(template=None if event.value == "auto" else event.value)
         if event.select.id == "theme" and isinstance(event.value, str):
             self.app.theme = event.value
             try:
                 save_prefs(self.paths, theme=event.value)
             except OSError as exc:
                 self.notify(f"The theme was not saved: {exc}", severity="warning", markup=False)
+
+    def _set_story(self, **changes: Any) -> None:
+        session = self.session
+        if session is None:
+            return
+        if all(getattr(session.story.settings, key) == value for key, value in changes.items()):
+            return  # the Select reporting its first value
+        try:
+            session.story.set_settings(**changes)
+        except StorytellerError as exc:
+            self.notify(f"Not changed: {exc}", severity="error", markup=False)
+            return
+        if "template" in changes:
+            self.reopen_story = True
+            self.notify(f"Template {changes['template'] or 'auto'}: the story reopens with it when you leave "
+                        "Settings.", markup=False)
+        else:
+            preset = changes["sampler_preset"]
+            self.notify(f"The story uses the preset {preset!r} from the next reply." if preset else
+                        "The story uses no preset now.", markup=False)
+
+    def action_back(self) -> None:
+        """Leave; reopen the story when its template changed (the prompt builder is made on open)."""
+        self.app.pop_screen()
+        session = self.session
+        if self.reopen_story and session is not None:
+            self.app.open_story(session.story.name)  # type: ignore[attr-defined]
+
+    def on_screen_resume(self) -> None:
+        # Back from the presets screen: the list of presets or the story's choice may have changed.
+        session = self.session
+        if session is None or not self.query("#story-preset"):
+            return
+        select = self.query_one("#story-preset", Select)
+        options, current = self._preset_options()
+        select.set_options(options)
+        select.value = current
+
+    def _preset_options(self) -> tuple[list[tuple[str, str]], str]:
+        """The preset choices and the story's (as one of the option values)."""
+        from storyteller.presets import list_presets
+
+        presets = [(f"{p.name}{'' if p.bundled else ' (yours)'}", p.name) for p in list_presets(self.paths)]
+        current = (self.session.story.settings.sampler_preset if self.session is not None else None) or ""
+        if current and current.casefold() not in {v.casefold() for _l, v in presets}:
+            presets.append((f"{current} (missing: not used)", current))
+        current = next((v for _l, v in presets if v.casefold() == current.casefold()), "")
+        return [("none: the sampler values above", ""), *presets], current
 
     def _build(self) -> tuple[Settings, dict] | None:
         try:
@@ -196,6 +284,8 @@ class SettingsScreen(Screen):
             self.action_test()
         elif event.button.id == "reload":
             self.action_save(reload=True)
+        elif event.button.id == "presets":
+            self.app.action_presets()  # type: ignore[attr-defined]
 
     def action_test(self) -> None:
         """Open the engine with the form's values, report what answered, and close it again."""

@@ -1,7 +1,13 @@
-"""The world-info editor: a book's entries with search, a form for the main fields, enable/disable."""
+"""The world-info editor: a book's entries with search, a form for every field that matters, enable/disable.
+
+:class:`WorldInfoScreen` edits world files (saved atomically; the running story picks the
+change up at once). :class:`CardBookScreen` edits a card's embedded lorebook in memory and hands
+it back to the character screen, which saves it with the card.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +21,40 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, S
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
 
-__all__ = ["WorldInfoScreen", "apply_form"]
+__all__ = ["CardBookScreen", "WorldInfoScreen", "apply_form"]
 
 _POSITIONS = [("before the character", 0), ("after the character", 1), ("top of author's note", 2),
               ("bottom of author's note", 3), ("at depth", 4), ("top of examples", 5),
               ("bottom of examples", 6), ("outlet", 7)]
 _LOGIC = [("AND ANY", 0), ("NOT ALL", 1), ("NOT ANY", 2), ("AND ALL", 3)]
+_ROLES = [("as system", 0), ("as user", 1), ("as assistant", 2)]
+# Three-way switches: the entry's own choice, or the global world-info setting ("default").
+_TRI = [("default", "default"), ("yes", "yes"), ("no", "no")]
+
+
+def _blank(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _tri(value: bool | None) -> str:
+    return "default" if value is None else "yes" if value else "no"
+
+
+def _from_tri(value: Any) -> bool | None:
+    return None if value not in ("yes", "no") else value == "yes"
+
+
+def _int(values: dict[str, Any], name: str, label: str, default: int | None) -> int | None:
+    raw = str(values.get(name, "")).strip()
+    if raw == "":
+        return default
+    try:
+        number = int(raw)
+    except ValueError:
+        raise ValueError(f"{label} must be a whole number, not {raw!r}") from None
+    if number < 0:
+        raise ValueError(f"{label} cannot be negative")
+    return number
 
 
 def _split(value: str) -> list[str]:
@@ -30,10 +64,13 @@ def _split(value: str) -> list[str]:
 def apply_form(entry: Any, values: dict[str, Any]) -> Any:
     """A copy of ``entry`` with the form's values (keys as comma-separated text).
 
+    Fields missing from ``values`` keep the entry's value. Blank number fields mean "not set"
+    where the entry allows that (scan depth, sticky, cooldown, delay), else the default.
+
     Raises:
-        ValueError: A number field is not a number.
+        ValueError: A number field is not a number or out of range (the message names it).
     """
-    from storyteller.lore.model import Position, SelectiveLogic
+    from storyteller.lore.model import Position, Role, SelectiveLogic
 
     changed = entry.model_copy(deep=True)
     changed.comment = values["comment"]
@@ -42,16 +79,46 @@ def apply_form(entry: Any, values: dict[str, Any]) -> Any:
     changed.content = values["content"]
     changed.constant = bool(values["constant"])
     changed.disable = not values["enabled"]
-    changed.order = int(values["order"] or 100)
+    raw_order = str(values["order"]).strip()
+    try:
+        changed.order = int(raw_order) if raw_order else 100  # SillyTavern allows negative orders
+    except ValueError:
+        raise ValueError(f"order must be a whole number, not {raw_order!r}") from None
     changed.position = Position(int(values["position"]))
-    changed.depth = int(values["depth"] or 4)
-    probability = int(values["probability"] or 100)
-    if not 0 <= probability <= 100:
-        raise ValueError("probability is a percentage, 0 to 100")
+    changed.depth = _int(values, "depth", "depth", 4)
+    probability = _int(values, "probability", "chance", 100)
+    if probability > 100:
+        raise ValueError("chance is a percentage, 0 to 100")
     changed.probability = probability
-    changed.use_probability = probability < 100 or entry.use_probability
+    changed.use_probability = bool(values.get("use_probability", entry.use_probability))
     changed.selective_logic = SelectiveLogic(int(values["selective_logic"]))
     changed.selective = bool(changed.secondary_keys) or entry.selective
+    if "role" in values:
+        changed.role = Role(int(values["role"]))
+    if "scan_depth" in values:
+        changed.scan_depth = _int(values, "scan_depth", "scan depth", None)
+    for name in ("case_sensitive", "match_whole_words", "use_group_scoring"):
+        if name in values:
+            setattr(changed, name, _from_tri(values[name]))
+    if "group" in values:
+        changed.group = values["group"].strip()
+    if "group_weight" in values:
+        raw = str(values["group_weight"]).strip() or "100"
+        try:
+            weight = float(raw)
+        except ValueError:
+            raise ValueError(f"group weight must be a number, not {raw!r}") from None
+        if weight < 0:
+            raise ValueError("group weight cannot be negative")
+        changed.group_weight = int(weight) if weight.is_integer() else weight
+    for name, label in (("sticky", "sticky"), ("cooldown", "cooldown"), ("delay", "delay")):
+        if name in values:
+            setattr(changed, name, _int(values, name, label, None))
+    if "delay_until_recursion" in values:
+        changed.delay_until_recursion = _int(values, "delay_until_recursion", "delay until recursion", 0)
+    for name in ("group_override", "exclude_recursion", "prevent_recursion"):
+        if name in values:
+            setattr(changed, name, bool(values[name]))
     return changed
 
 
@@ -61,13 +128,15 @@ class WorldInfoScreen(Screen):
     Args:
         paths: Where the library lives (bundled worlds are saved as the user's copy there).
         refs: World names or paths to edit (a story's worlds, or one picked in the library).
+        books: Books already loaded, as ``(file, book)``; the file is ``None`` for a book that
+            lives inside something else (a card), which a subclass saves.
     """
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("ctrl+s", "save", "Save book", priority=True),
         Binding("ctrl+n", "new_entry", "New entry"),
-        Binding("ctrl+d", "toggle_entry", "Enable/disable"),
+        Binding("ctrl+d", "toggle_entry", "Enable/disable", priority=True),
         Binding("ctrl+f", "focus_search", "Search", show=False),
     ]
     DEFAULT_CSS = """
@@ -81,12 +150,14 @@ class WorldInfoScreen(Screen):
     WorldInfoScreen .row Input { width: 10; }
     WorldInfoScreen .row Label { padding: 1 1 0 1; }
     WorldInfoScreen .row Select { width: 28; }
+    WorldInfoScreen .row Select.tri { width: 16; }
+    WorldInfoScreen .row Input.wide { width: 1fr; }
     """
 
-    def __init__(self, paths: Paths, refs: list[str]) -> None:
+    def __init__(self, paths: Paths, refs: list[str], *, books: list[tuple[Path | None, Any]] | None = None) -> None:
         super().__init__()
         self.paths = paths
-        self.books: list[tuple[Path, Any]] = []
+        self.books: list[tuple[Path | None, Any]] = list(books or [])
         self.errors: list[str] = []
         from storyteller.content import find_world
         from storyteller.lore import load_lorebook
@@ -114,8 +185,8 @@ class WorldInfoScreen(Screen):
             yield Footer()
             return
         with Horizontal(id="wi-top"):
-            yield Select([(book.name or path.stem, i) for i, (path, book) in enumerate(self.books)],
-                         value=0, allow_blank=False, id="book")
+            names = [(book.name or (path.stem if path else "lorebook"), i) for i, (path, book) in enumerate(self.books)]
+            yield Select(names, value=0, allow_blank=False, id="book")
             yield Input(placeholder="search titles, keys and content", id="wi-search")
         yield DataTable(id="entries", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="entry-form"):
@@ -134,7 +205,40 @@ class WorldInfoScreen(Screen):
                 yield Select(_POSITIONS, value=0, allow_blank=False, id="e-position")
                 yield Label("depth")
                 yield Input("4", id="e-depth", type="integer")
+                yield Select(_ROLES, value=0, allow_blank=False, id="e-role")
+            with Horizontal(classes="row"):
+                yield Label("secondary logic")
                 yield Select(_LOGIC, value=0, allow_blank=False, id="e-logic")
+                yield Label("scan depth")
+                yield Input("", id="e-scan-depth", type="integer", placeholder="-")
+            with Horizontal(classes="row"):
+                yield Label("case-sensitive")
+                yield Select(_TRI, value="default", allow_blank=False, id="e-case", classes="tri")
+                yield Label("whole words")
+                yield Select(_TRI, value="default", allow_blank=False, id="e-whole", classes="tri")
+            with Horizontal(classes="row"):
+                yield Label("group")
+                yield Input("", id="e-group", classes="wide", placeholder="none")
+                yield Label("weight")
+                yield Input("100", id="e-group-weight", type="number")
+                yield Checkbox("prioritise", False, id="e-group-override")
+            with Horizontal(classes="row"):
+                yield Label("group scoring")
+                yield Select(_TRI, value="default", allow_blank=False, id="e-group-scoring", classes="tri")
+                yield Checkbox("use chance", True, id="e-use-probability")
+            with Horizontal(classes="row"):
+                yield Label("sticky")
+                yield Input("", id="e-sticky", type="integer", placeholder="off")
+                yield Label("cooldown")
+                yield Input("", id="e-cooldown", type="integer", placeholder="off")
+                yield Label("delay")
+                yield Input("", id="e-delay", type="integer", placeholder="off")
+            with Horizontal(classes="row"):
+                yield Checkbox("not triggered by recursion", False, id="e-exclude-recursion")
+                yield Checkbox("no further recursion", False, id="e-prevent-recursion")
+            with Horizontal(classes="row"):
+                yield Label("delay until recursion level")
+                yield Input("0", id="e-delay-recursion", type="integer")
             with Horizontal(classes="row"):
                 yield Button("Apply to entry", id="apply", variant="primary")
                 yield Button("Save book (ctrl+s)", id="save")
@@ -192,7 +296,22 @@ class WorldInfoScreen(Screen):
         self.query_one("#e-probability", Input).value = str(int(entry.probability))
         self.query_one("#e-position", Select).value = int(entry.position)
         self.query_one("#e-depth", Input).value = str(entry.depth)
+        self.query_one("#e-role", Select).value = int(entry.role)
         self.query_one("#e-logic", Select).value = int(entry.selective_logic)
+        self.query_one("#e-scan-depth", Input).value = _blank(entry.scan_depth)
+        self.query_one("#e-case", Select).value = _tri(entry.case_sensitive)
+        self.query_one("#e-whole", Select).value = _tri(entry.match_whole_words)
+        self.query_one("#e-group", Input).value = entry.group
+        self.query_one("#e-group-weight", Input).value = str(entry.group_weight)
+        self.query_one("#e-group-override", Checkbox).value = entry.group_override
+        self.query_one("#e-group-scoring", Select).value = _tri(entry.use_group_scoring)
+        self.query_one("#e-use-probability", Checkbox).value = entry.use_probability
+        self.query_one("#e-sticky", Input).value = _blank(entry.sticky)
+        self.query_one("#e-cooldown", Input).value = _blank(entry.cooldown)
+        self.query_one("#e-delay", Input).value = _blank(entry.delay)
+        self.query_one("#e-exclude-recursion", Checkbox).value = entry.exclude_recursion
+        self.query_one("#e-prevent-recursion", Checkbox).value = entry.prevent_recursion
+        self.query_one("#e-delay-recursion", Input).value = str(int(entry.delay_until_recursion))
 
     def form_values(self) -> dict[str, Any]:
         """The form as plain values."""
@@ -208,6 +327,21 @@ class WorldInfoScreen(Screen):
             "position": self.query_one("#e-position", Select).value,
             "depth": self.query_one("#e-depth", Input).value,
             "selective_logic": self.query_one("#e-logic", Select).value,
+            "role": self.query_one("#e-role", Select).value,
+            "scan_depth": self.query_one("#e-scan-depth", Input).value,
+            "case_sensitive": self.query_one("#e-case", Select).value,
+            "match_whole_words": self.query_one("#e-whole", Select).value,
+            "group": self.query_one("#e-group", Input).value,
+            "group_weight": self.query_one("#e-group-weight", Input).value,
+            "group_override": self.query_one("#e-group-override", Checkbox).value,
+            "use_group_scoring": self.query_one("#e-group-scoring", Select).value,
+            "use_probability": self.query_one("#e-use-probability", Checkbox).value,
+            "sticky": self.query_one("#e-sticky", Input).value,
+            "cooldown": self.query_one("#e-cooldown", Input).value,
+            "delay": self.query_one("#e-delay", Input).value,
+            "exclude_recursion": self.query_one("#e-exclude-recursion", Checkbox).value,
+            "prevent_recursion": self.query_one("#e-prevent-recursion", Checkbox).value,
+            "delay_until_recursion": self.query_one("#e-delay-recursion", Input).value,
         }
 
     def apply(self) -> bool:
@@ -275,16 +409,18 @@ class WorldInfoScreen(Screen):
         from storyteller.content import BUNDLED_WORLDS
 
         path = self.books[self.book_index][0]
+        assert path is not None
         if path.resolve().is_relative_to(BUNDLED_WORLDS.resolve()):
             return self.paths.worlds_dir / path.name
         return path
 
     def action_save(self) -> None:
-        """Apply the form, then write the book atomically."""
+        """Apply the form, then write the book atomically; the open story uses it from the next turn."""
         if self.book is None or not self.apply():
             return
         from storyteller.lore import save_lorebook
 
+        source = self.books[self.book_index][0]
         target = self.save_target()
         try:
             save_lorebook(self.book, target)
@@ -293,8 +429,36 @@ class WorldInfoScreen(Screen):
             return
         self.books[self.book_index] = (target, self.book)
         self.dirty = False
-        self.notify(f"Saved {target}. Reopen the story to use the changes.", markup=False)
+        world_saved = getattr(self.app, "world_saved", None)
+        used = world_saved(source, target) if callable(world_saved) and source is not None else False
+        tail = " The story uses it from the next reply." if used else ""
+        self.notify(f"Saved {target}.{tail}", markup=False)
 
     def action_focus_search(self) -> None:
         """Put the cursor in the search box."""
         self.query_one("#wi-search", Input).focus()
+
+
+class CardBookScreen(WorldInfoScreen):
+    """Edit a card's embedded lorebook; ctrl+s hands the book to ``on_save`` (which saves the card).
+
+    Args:
+        paths: Where the library lives.
+        book: The card's book as a :class:`~storyteller.lore.Lorebook` (edited in place).
+        on_save: Called with the book on ctrl+s; returns True when it was saved.
+    """
+
+    def __init__(self, paths: Paths, book: Any, on_save: Callable[[Any], bool]) -> None:
+        super().__init__(paths, [], books=[(None, book)])
+        self._on_save = on_save
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(".screen-title", Static).update(f"Embedded lorebook of {self.book.name or 'the card'}")
+
+    def action_save(self) -> None:
+        """Apply the form and save the book with the card."""
+        if self.book is None or not self.apply():
+            return
+        if self._on_save(self.book):
+            self.dirty = False

@@ -8,13 +8,12 @@ deletes a story: a reset renames the old folder with a date and starts a new one
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from storyteller.errors import StoryError
+from storyteller.fileio import atomic_write
 from storyteller.story.convert import export_story
 from storyteller.story.model import KIOSK_PREFIX, Node
 from storyteller.story.store import Story
@@ -33,20 +32,6 @@ __all__ = [
 STATE_FILE = "kiosk.json"
 USER_KINDS = ("say", "do", "story")
 ANONYMOUS = "a visitor"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(slots=True)
@@ -77,7 +62,7 @@ class KioskState:
 
     def save(self, folder: Path) -> None:
         """Write the state atomically."""
-        _atomic_write(folder / STATE_FILE, json.dumps(asdict(self), ensure_ascii=False, indent=1).encode("utf-8"))
+        atomic_write(folder / STATE_FILE, json.dumps(asdict(self), ensure_ascii=False, indent=1).encode("utf-8"))
 
 
 def visitor_name(node: Node) -> str | None:
@@ -134,7 +119,7 @@ def write_archive(story: Story, folder: Path, *, stamp: str, title: str, speaker
     base = f"{story.name}-{stamp}"
     md, jsonl = folder / f"{base}.md", folder / f"{base}.jsonl"
     try:
-        _atomic_write(md, attributed_markdown(story, title=title, speaker=speaker).encode("utf-8"))
+        atomic_write(md, attributed_markdown(story, title=title, speaker=speaker).encode("utf-8"))
         folder.mkdir(parents=True, exist_ok=True)
         export_story(story, jsonl, "st")
     except OSError as exc:

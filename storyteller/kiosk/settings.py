@@ -14,7 +14,6 @@ import hmac
 import os
 import re
 import secrets
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from storyteller.config import Settings
 from storyteller.errors import ConfigError
+from storyteller.fileio import atomic_write
 from storyteller.paths import Paths
 
 __all__ = [
@@ -272,13 +272,7 @@ def save_kiosk_settings(settings: KioskSettings, path: Path) -> None:
     """
     text = "# storyteller kiosk settings (rewritten by the admin screen)\n" + dump_toml(settings.model_dump())
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, text.encode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot save the kiosk settings to {path}: {exc}") from exc
 

@@ -9,31 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from storyteller.errors import ConfigError
+from storyteller.fileio import atomic_write
 from storyteller.paths import Paths
 
 __all__ = ["atomic_write_text", "dump_toml", "load_prefs", "save_prefs", "update_config"]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file, fsync and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (see :func:`storyteller.fileio.atomic_write`)."""
+    atomic_write(path, text.encode("utf-8"))
 
 
 def _value(value: Any) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import os
 import random
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 from storyteller.config import EngineSettings
 from storyteller.engines._kvcache import ReusePlan, plan_reuse
+from storyteller.engines._kvstate import fingerprint, load_kv_state, save_kv_state
 from storyteller.engines.base import (
     BackendInfo,
     Chunk,
@@ -253,22 +253,11 @@ class LlamaCppBackend:
 
     def fingerprint(self) -> str:
         """Identify the model file and the settings a saved KV state is valid for."""
-        import hashlib
-
-        import llama_cpp
-
         if self._fingerprint is None:
-            digest = hashlib.sha256()
-            path = self._gguf.path
-            size = path.stat().st_size
-            with path.open("rb") as fh:  # head and tail: cheap, and changes with any re-quantisation
-                digest.update(fh.read(1 << 20))
-                fh.seek(max(0, size - (1 << 20)))
-                digest.update(fh.read(1 << 20))
             s = self._settings
-            digest.update(repr((size, self._llm.n_ctx(), s.cache_type_k, s.cache_type_v, s.flash_attn,
-                                self._gpu_layers, self._llm.context_params.n_seq_max, llama_cpp.__version__)).encode())
-            self._fingerprint = digest.hexdigest()[:32]
+            self._fingerprint = fingerprint(self._gguf.path, (
+                self._llm.n_ctx(), s.cache_type_k, s.cache_type_v, s.flash_attn, self._gpu_layers,
+                self._llm.context_params.n_seq_max))
         return self._fingerprint
 
     async def save_state(self, path: str | Path) -> int:
@@ -284,57 +273,13 @@ class LlamaCppBackend:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._load_state, Path(path))
 
     def _save_state(self, path: Path) -> int:
-        import json
-
-        import llama_cpp
-
         with self._lock:
-            llm = self._llm
-            n = llm.n_tokens
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tokens = (llama_cpp.llama_token * max(n, 1))(*llm.input_ids[:n])
-            if not llama_cpp.llama_state_save_file(llm._ctx.ctx, str(tmp).encode(), tokens, n):
-                tmp.unlink(missing_ok=True)
-                raise EngineError(f"could not save the model state to {path}; check free disk space.")
-            with tmp.open("rb") as fh:
-                os.fsync(fh.fileno())
-            meta = path.with_name(path.name + ".json")
-            meta_tmp = meta.with_name(meta.name + ".tmp")
-            meta_tmp.write_text(json.dumps({"fingerprint": self.fingerprint(), "tokens": n}))
-            meta.unlink(missing_ok=True)  # the state is invalid while it is being replaced
-            os.replace(tmp, path)
-            os.replace(meta_tmp, meta)
-            return path.stat().st_size
+            return save_kv_state(self._llm, path, self.fingerprint())
 
     def _load_state(self, path: Path) -> bool:
-        import ctypes
-        import json
-
-        import llama_cpp
-
-        meta_path = path.with_name(path.name + ".json")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            return False
-        if meta.get("fingerprint") != self.fingerprint() or not path.is_file():
-            return False
+        print_ = self.fingerprint()
         with self._lock:
-            llm = self._llm
-            capacity = llm.n_ctx()
-            buf = (llama_cpp.llama_token * capacity)()
-            count = ctypes.c_size_t(0)
-            ok = llama_cpp.llama_state_load_file(llm._ctx.ctx, str(path).encode(), buf, capacity, ctypes.byref(count))
-            if not ok:
-                llm.n_tokens = 0
-                llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-                return False
-            n = count.value
-            llm.input_ids[:n] = buf[:n]
-            llm.n_tokens = n
-            llm._requires_eval = True  # the saved file has no live logits
-            return True
+            return load_kv_state(self._llm, path, print_)
 
     # -- worker thread -------------------------------------------------------------------------
 
@@ -640,8 +585,3 @@ def _allow_hidden_sequence(llm: Any) -> None:
         params.n_seq_max, params.kv_unified = 1, False
         return
     old.close()
-
-
-def default_threads() -> int:
-    """Threads llama.cpp would use by default on this machine."""
-    return max(1, (os.cpu_count() or 2) // 2)

@@ -34,6 +34,7 @@ from storyteller.engines._http_stream import (
     estimate_tokens,
     wait_cancellable,
 )
+from storyteller.engines._remote import RemoteBackend
 from storyteller.engines._sse import SSEParser, SSEProtocolError
 from storyteller.engines.base import (
     BackendInfo,
@@ -43,7 +44,12 @@ from storyteller.engines.base import (
     GenerationStats,
     TextChunk,
 )
-from storyteller.errors import EngineConnectionError, EngineError, EngineResponseError, EngineTimeoutError
+from storyteller.errors import (
+    EngineConnectionError,
+    EngineError,
+    EngineResponseError,
+    EngineTimeoutError,
+)
 
 __all__ = ["KoboldBackend", "kobold_base_url", "kobold_payload"]
 
@@ -113,7 +119,7 @@ def kobold_payload(request: GenerationRequest, *, genkey: str, context_length: i
     return body
 
 
-class KoboldBackend:
+class KoboldBackend(RemoteBackend):
     """A koboldcpp server driven through the KoboldAI API.
 
     Args:
@@ -125,6 +131,7 @@ class KoboldBackend:
 
     def __init__(self, settings: RemoteSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  streaming: bool = True, retry_backoff: float = 0.5) -> None:
+        super().__init__()
         self.base_url = kobold_base_url(settings.url)
         self.streaming = streaming
         self._settings = settings
@@ -132,24 +139,10 @@ class KoboldBackend:
             settings, label=f"koboldcpp server at {self.base_url}", base_url=self.base_url, hint=_HINT,
             transport=transport, retry_backoff=retry_backoff,
         )
-        self._info: BackendInfo | None = None
         self._has_extra = True
-        self._count_cache: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"KoboldBackend(url={self.base_url!r})"
-
-    @classmethod
-    async def open(cls, settings: RemoteSettings, *, transport: httpx.AsyncBaseTransport | None = None,
-                   **options: Any) -> KoboldBackend:
-        """Connect, discover the model, context length and version, and return a ready backend."""
-        backend = cls(settings, transport=transport, **options)
-        try:
-            await backend.connect()
-        except BaseException:
-            await backend.aclose()
-            raise
-        return backend
 
     async def connect(self) -> None:
         """Ask the server what it runs; :meth:`info` works afterwards."""
@@ -182,32 +175,20 @@ class KoboldBackend:
                      "version": str(version.get("version", "unknown")), "streaming": self.streaming},
         )
 
-    def info(self) -> BackendInfo:
-        """What the server runs (after :meth:`open` / :meth:`connect`)."""
-        if self._info is None:
-            raise RuntimeError("KoboldBackend.info() before connect(); create it with KoboldBackend.open()")
-        return self._info
-
-    async def aclose(self) -> None:
-        """Close connections."""
-        await self._client.aclose()
-
     async def count_tokens(self, text: str) -> int:
         """Exact count from ``/api/extra/tokencount`` (without BOS); an estimate on other servers."""
         if not text:
             return 0
-        if text in self._count_cache:
-            return self._count_cache[text]
+        cached = self._cached_count(text)
+        if cached is not None:
+            return cached
         if not self._has_extra:
             return estimate_tokens(text)
         _, body = await self._client.json("POST", "api/extra/tokencount", body={"prompt": text, "special": False})
         count = int(_field(body, "value", self._client, "api/extra/tokencount"))
         if count < 0:
             raise EngineResponseError(f"{self._client.label} could not count tokens (value {count}).")
-        if len(self._count_cache) > 2048:
-            self._count_cache.clear()
-        self._count_cache[text] = count
-        return count
+        return self._remember_count(text, count)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Generate; see :class:`storyteller.engines.base.Backend`.

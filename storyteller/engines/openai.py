@@ -32,9 +32,22 @@ from storyteller.engines._http_stream import (
     estimate_tokens,
     wait_cancellable,
 )
+from storyteller.engines._remote import RemoteBackend
 from storyteller.engines._sse import SSEParser, SSEProtocolError
-from storyteller.engines.base import BackendInfo, Chunk, Finished, GenerationRequest, GenerationStats, TextChunk
-from storyteller.errors import EngineConnectionError, EngineError, EngineResponseError, EngineTimeoutError
+from storyteller.engines.base import (
+    BackendInfo,
+    Chunk,
+    Finished,
+    GenerationRequest,
+    GenerationStats,
+    TextChunk,
+)
+from storyteller.errors import (
+    EngineConnectionError,
+    EngineError,
+    EngineResponseError,
+    EngineTimeoutError,
+)
 
 __all__ = ["OpenAIBackend", "openai_urls", "openai_payload"]
 
@@ -134,7 +147,7 @@ def openai_payload(request: GenerationRequest, *, model: str, server: str, strea
     return body
 
 
-class OpenAIBackend:
+class OpenAIBackend(RemoteBackend):
     """Any OpenAI-compatible server.
 
     Args:
@@ -147,6 +160,7 @@ class OpenAIBackend:
 
     def __init__(self, settings: RemoteSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  streaming: bool = True, retry_backoff: float = 0.5, context_length: int | None = None) -> None:
+        super().__init__()
         self.root_url, self._api = openai_urls(settings.url)
         self.streaming = streaming
         self.server = "unknown"
@@ -159,23 +173,9 @@ class OpenAIBackend:
         self._model = settings.model or ""
         self._tokenizer: _Tokenizer | None = None
         self._token_overhead = 0
-        self._info: BackendInfo | None = None
-        self._count_cache: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(url={self.root_url!r}, server={self.server!r})"
-
-    @classmethod
-    async def open(cls, settings: RemoteSettings, *, transport: httpx.AsyncBaseTransport | None = None,
-                   **options: Any) -> OpenAIBackend:
-        """Connect, discover model, server kind, context length and tokenizer; return a ready backend."""
-        backend = cls(settings, transport=transport, **options)
-        try:
-            await backend.connect()
-        except BaseException:
-            await backend.aclose()
-            raise
-        return backend
 
     async def connect(self) -> None:
         """Ask the server what it runs; :meth:`info` works afterwards."""
@@ -265,32 +265,21 @@ class OpenAIBackend:
                 self.server = tokenizer.kind
             return
 
-    def info(self) -> BackendInfo:
-        """What the server runs (after :meth:`open` / :meth:`connect`)."""
-        if self._info is None:
-            raise RuntimeError("OpenAIBackend.info() before connect(); create it with OpenAIBackend.open()")
-        return self._info
-
-    async def aclose(self) -> None:
-        """Close connections."""
-        await self._client.aclose()
-
     async def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` without BOS: exact from the server's tokenizer, else an estimate."""
         if not text:
             return 0
         if self._tokenizer is None:
             return estimate_tokens(text)
-        if text not in self._count_cache:
-            tok = self._tokenizer
-            _, body = await self._client.json("POST", tok.path, body=tok.body(text, self._model))
-            count = _token_count(body)
-            if count is None:
-                raise EngineResponseError(f"{self._client.label} answered {tok.path} without a token list.")
-            if len(self._count_cache) > 2048:
-                self._count_cache.clear()
-            self._count_cache[text] = max(count - self._token_overhead, 0)
-        return self._count_cache[text]
+        cached = self._cached_count(text)
+        if cached is not None:
+            return cached
+        tok = self._tokenizer
+        _, body = await self._client.json("POST", tok.path, body=tok.body(text, self._model))
+        count = _token_count(body)
+        if count is None:
+            raise EngineResponseError(f"{self._client.label} answered {tok.path} without a token list.")
+        return self._remember_count(text, max(count - self._token_overhead, 0))
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Generate; see :class:`storyteller.engines.base.Backend`.

@@ -81,6 +81,7 @@ CORE_MODULES = [
     "storyteller.plain",
     "storyteller.content",
     "storyteller.fileio",
+    "storyteller.importing",
     "storyteller.benchcli",
     "storyteller.engines",
     "storyteller.engines.base",

@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_serializer
 
+from storyteller.importing import ImportReport as BaseImportReport
+
 __all__ = ["Asset", "BookEntry", "Card", "CharacterBook", "ImportReport"]
 
 
@@ -196,32 +198,11 @@ class Card(BaseModel):
         return value if isinstance(value, dict) else None
 
 
-class ImportReport(BaseModel):
-    """What an import changed: lenient in, and honest about it.
+class ImportReport(BaseImportReport):
+    """What a card import changed (see :class:`storyteller.importing.ImportReport`).
 
     Attributes:
-        source_format: What was read, e.g. ``"png/ccv3 (chara_card_v3)"`` or ``"json/v1"``.
-        repaired: Values changed into the right type or shape.
-        defaulted: Missing values that were filled in.
-        dropped: Values that could not be used and were left out.
         needs_name: The card had no name; a UI should ask for one.
     """
 
-    source_format: str = ""
-    repaired: list[str] = Field(default_factory=list)
-    defaulted: list[str] = Field(default_factory=list)
-    dropped: list[str] = Field(default_factory=list)
     needs_name: bool = False
-
-    @property
-    def clean(self) -> bool:
-        """True when nothing had to be changed."""
-        return not (self.repaired or self.defaulted or self.dropped)
-
-    def lines(self) -> list[str]:
-        """The report as human-readable lines, one per change."""
-        return (
-            [f"repaired: {m}" for m in self.repaired]
-            + [f"defaulted: {m}" for m in self.defaulted]
-            + [f"dropped: {m}" for m in self.dropped]
-        )

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storyteller.importing import ImportReport as BaseImportReport
+
 __all__ = [
     "CharacterFilter",
     "ImportReport",
@@ -265,22 +267,16 @@ class WorldInfoSettings(BaseModel):
     regex_timeout_s: float = Field(0.05, gt=0)
 
 
-class ImportReport(BaseModel):
-    """What an importer did to make a file fit the model.
+class ImportReport(BaseImportReport):
+    """What a lorebook import changed (see :class:`storyteller.importing.ImportReport`).
+
+    Lorebooks default many absent fields on purpose (absent means "use the global setting"),
+    so defaults alone do not make a report unclean.
 
     Attributes:
-        source_format: The detected format (``sillytavern``, ``character_book``,
-            ``lorebook_v3``, ``novelai``, ``kobold_lite``).
-        repaired: Values of the wrong type that were converted.
-        defaulted: Absent or null fields that took their default, summarised per field.
-        dropped: Things that were not kept, with the reason.
         warnings: Other things worth a look (an entry that can never fire, ...).
     """
 
-    source_format: str = ""
-    repaired: list[str] = Field(default_factory=list)
-    defaulted: list[str] = Field(default_factory=list)
-    dropped: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
 
     @property
@@ -290,12 +286,4 @@ class ImportReport(BaseModel):
 
     def lines(self) -> list[str]:
         """Human-readable lines, one per item."""
-        out: list[str] = []
-        for label, items in (
-            ("repaired", self.repaired),
-            ("defaulted", self.defaulted),
-            ("dropped", self.dropped),
-            ("warning", self.warnings),
-        ):
-            out.extend(f"{label}: {item}" for item in items)
-        return out
+        return super().lines() + [f"warning: {item}" for item in self.warnings]

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storyteller.importing import ImportReport
+
 __all__ = [
     "AUTHOR_NARRATOR",
     "AUTHOR_USER",
@@ -266,30 +268,3 @@ class StorySettings(BaseModel):
     """Raw data kept from an imported file that nothing uses yet (Kobold world info...)."""
 
 
-class ImportReport(BaseModel):
-    """What an import changed: lenient in, and honest about it.
-
-    Attributes:
-        source_format: What was read, e.g. ``"sillytavern-jsonl"`` or ``"kobold-lite-json"``.
-        repaired: Values changed into the right type or shape.
-        defaulted: Missing values that were filled in.
-        dropped: Values that could not be used and were left out.
-    """
-
-    source_format: str = ""
-    repaired: list[str] = Field(default_factory=list)
-    defaulted: list[str] = Field(default_factory=list)
-    dropped: list[str] = Field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        """True when nothing had to be changed."""
-        return not (self.repaired or self.defaulted or self.dropped)
-
-    def lines(self) -> list[str]:
-        """The report as human-readable lines, one per change."""
-        return (
-            [f"repaired: {m}" for m in self.repaired]
-            + [f"defaulted: {m}" for m in self.defaulted]
-            + [f"dropped: {m}" for m in self.dropped]
-        )

@@ -10,10 +10,9 @@ extras=""
 [ "$target" = "test" ] && extras="[test]"
 PY=${PYTHON:-python3}
 VENV=.venv
-LLAMA="llama-cpp-python==0.3.36"
 
 stamp="$VENV/.storyteller-$target"
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+want="$( (cat pyproject.toml scripts/setup.sh scripts/engine_build.py; echo "GPU=${GPU:-}") | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/storyteller" ]; then
     exit 0
 fi
@@ -29,26 +28,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 
-if ! "$VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
-    echo "==> Installing $LLAMA. The first time, this compiles llama.cpp:"
-    echo "    about 10-13 minutes on 2 cores. pip caches the result, so later runs are fast."
-    log="$VENV/llama-build.log"
-    # Show the compiler's progress (cmake's [NN%] or ninja's [N/M]) instead of a silent wait.
-    set +e
-    "$VENV/bin/python" -m pip install -v "$LLAMA" 2>&1 | tee "$log" | awk '
-        match($0, /\[ *[0-9]+%\]/) { p = substr($0, RSTART + 1, RLENGTH - 2); gsub(/ /, "", p);
-            if (p != last) { print "    compiling llama.cpp: " p; fflush(); last = p } next }
-        match($0, /^\[[0-9]+\/[0-9]+\]/) { s = substr($0, 2, RLENGTH - 2); split(s, a, "/");
-            p = int(100 * a[1] / a[2]) "%"; if (p != last) { print "    compiling llama.cpp: " p; fflush(); last = p } next }
-        /Successfully installed|Using cached|Building wheel|Created wheel/ { print "    " $0; fflush() }'
-    status=${PIPESTATUS[0]}
-    set -e
-    if [ "$status" -ne 0 ]; then
-        echo "Installing llama-cpp-python failed; the last lines of $log:" >&2
-        tail -n 30 "$log" >&2
-        exit "$status"
-    fi
-fi
+# llama.cpp is compiled for this machine with explicit, portable flags (never -march=native, no AMX
+# on GCC 12) into a wheel folder keyed by version + flags; see scripts/engine_build.py.
+# GPU=cuda|vulkan|metal|cpu chooses the GPU backend (default: CUDA when nvcc and a GPU are found).
+"$VENV/bin/python" scripts/engine_build.py install "$VENV/bin/python"
 
 echo "==> Installing storyteller$extras and its dependencies"
 "$VENV/bin/python" -m pip install -q -e ".$extras"

@@ -39,7 +39,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     from storyteller.benchcli import register as register_bench
     from storyteller.cards.cli import register as register_cards
-    from storyteller.kiosk.cli import register as register_kiosk
+    from storyteller.tui.kiosk.cli import register as register_kiosk
     from storyteller.lore.cli import register as register_lore
     from storyteller.prompt_cmd import register as register_prompt
     from storyteller.story.cli import register as register_story

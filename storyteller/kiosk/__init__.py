@@ -1,17 +1,10 @@
-"""Kiosk mode: one shared, persistent story that visitors continue in turn, locked down.
+"""Kiosk mode's UI-free core: one shared, persistent story that visitors continue in turn.
 
-The Textual app lives in :mod:`storyteller.kiosk.app`; the rules (turns, cooldown, moderation,
-recap, archive, admin actions) in the UI-free :mod:`storyteller.kiosk.controller`. Importing this
-package does not import Textual, so the main command can register ``storyteller kiosk`` cheaply.
+The rules (turns, cooldown, moderation, recap, archive, admin actions) live in
+:mod:`storyteller.kiosk.controller`, :mod:`~storyteller.kiosk.moderation`,
+:mod:`~storyteller.kiosk.archive` and :mod:`~storyteller.kiosk.settings`. The Textual app, its
+screens and the launcher live in :mod:`storyteller.tui.kiosk`; nothing here imports Textual.
+``python -m storyteller.kiosk`` (the systemd unit's entry) is kept in ``__main__``.
 """
 
 from __future__ import annotations
-
-__all__ = ["run_kiosk"]
-
-
-def run_kiosk(*args, **kwargs) -> int:
-    """See :func:`storyteller.kiosk.run.run_kiosk`."""
-    from storyteller.kiosk.run import run_kiosk as run
-
-    return run(*args, **kwargs)

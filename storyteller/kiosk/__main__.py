@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from storyteller.errors import StorytellerError
-from storyteller.kiosk.cli import add_arguments, run_command
+from storyteller.tui.kiosk.cli import add_arguments, run_command
 
 
 def main(argv: list[str] | None = None) -> int:

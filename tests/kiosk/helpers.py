@@ -9,7 +9,7 @@ from typing import Any
 
 from storyteller.config import Settings
 from storyteller.engines.fake import ScriptedBackend
-from storyteller.kiosk.app import KioskApp
+from storyteller.tui.kiosk.app import KioskApp
 from storyteller.kiosk.controller import KioskController
 from storyteller.kiosk.settings import KioskSettings, dump_toml, hash_pin
 from storyteller.paths import get_paths

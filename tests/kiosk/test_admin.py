@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tomllib
 
-from storyteller.kiosk.admin import ACTIONS, AdminScreen
-from storyteller.kiosk.admin_forms import ConfirmScreen, EditScreen, PassagePicker, SettingsScreen
+from storyteller.tui.kiosk.admin import ACTIONS, AdminScreen
+from storyteller.tui.kiosk.admin_forms import ConfirmScreen, EditScreen, PassagePicker, SettingsScreen
 from storyteller.kiosk.settings import verify_pin
 from storyteller.paths import get_paths
 from storyteller.story.store import StoryStore

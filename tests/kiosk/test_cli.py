@@ -41,7 +41,7 @@ def test_missing_story_name_is_a_clear_error(tmp_path: Path) -> None:
 def test_register_adds_the_kiosk_command() -> None:
     import argparse
 
-    from storyteller.kiosk.cli import register
+    from storyteller.tui.kiosk.cli import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
@@ -51,9 +51,9 @@ def test_register_adds_the_kiosk_command() -> None:
 
 
 def test_the_rules_and_the_command_do_not_import_textual() -> None:
-    modules = ["storyteller.kiosk", "storyteller.kiosk.cli", "storyteller.kiosk.controller",
-               "storyteller.kiosk.settings", "storyteller.kiosk.moderation", "storyteller.kiosk.archive",
-               "storyteller.kiosk.run"]
+    modules = ["storyteller.kiosk", "storyteller.kiosk.__main__", "storyteller.tui.kiosk.cli",
+               "storyteller.kiosk.controller", "storyteller.kiosk.settings", "storyteller.kiosk.moderation", "storyteller.kiosk.archive",
+               "storyteller.tui.kiosk.run"]
     code = ("import importlib, sys\n"
             f"for m in {modules!r}: importlib.import_module(m)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))")

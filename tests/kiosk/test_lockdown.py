@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from storyteller.kiosk.admin import AdminScreen
-from storyteller.kiosk.app import BLOCKED_KEYS
-from storyteller.kiosk.attract import AttractScreen
-from storyteller.kiosk.pin import PinScreen
-from storyteller.kiosk.visitor import VisitorScreen
+from storyteller.tui.kiosk.admin import AdminScreen
+from storyteller.tui.kiosk.app import BLOCKED_KEYS
+from storyteller.tui.kiosk.attract import AttractScreen
+from storyteller.tui.kiosk.pin import PinScreen
+from storyteller.tui.kiosk.visitor import VisitorScreen
 
 from tests.kiosk.helpers import PIN, kiosk_app, type_text
 

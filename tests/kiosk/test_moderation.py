@@ -5,7 +5,7 @@ from __future__ import annotations
 from storyteller.engines.fake import ScriptedBackend
 from storyteller.kiosk.moderation import Moderator
 from storyteller.kiosk.settings import ModerationSettings
-from storyteller.kiosk.visitor import VisitorScreen
+from storyteller.tui.kiosk.visitor import VisitorScreen
 
 from tests.kiosk.helpers import kiosk_app, screen_text, settle, type_text
 

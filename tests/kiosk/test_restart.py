@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from storyteller.engines.fake import ScriptedBackend
-from storyteller.kiosk.attract import AttractScreen
+from storyteller.tui.kiosk.attract import AttractScreen
 
 from tests.kiosk.helpers import kiosk_app, screen_text, settle
 

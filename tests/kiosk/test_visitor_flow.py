@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from storyteller.kiosk.attract import AttractScreen
-from storyteller.kiosk.visitor import VisitorScreen
+from storyteller.tui.kiosk.attract import AttractScreen
+from storyteller.tui.kiosk.visitor import VisitorScreen
 
 from tests.kiosk.helpers import kiosk_app, screen_text, settle, type_text
 

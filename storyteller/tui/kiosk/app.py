@@ -14,12 +14,12 @@ from textual.app import App
 from textual.screen import Screen
 
 from storyteller.errors import StorytellerError
-from storyteller.kiosk.admin import AdminScreen
-from storyteller.kiosk.attract import AttractScreen
+from storyteller.tui.kiosk.admin import AdminScreen
+from storyteller.tui.kiosk.attract import AttractScreen
 from storyteller.kiosk.controller import KioskController
-from storyteller.kiosk.messages import RecapWritten, ReplyStarted, ReplyStreamed, TurnFinished
-from storyteller.kiosk.pin import PinScreen
-from storyteller.kiosk.visitor import VisitorScreen
+from storyteller.tui.kiosk.messages import RecapWritten, ReplyStarted, ReplyStreamed, TurnFinished
+from storyteller.tui.kiosk.pin import PinScreen
+from storyteller.tui.kiosk.visitor import VisitorScreen
 from storyteller.session import GenerationStarted, SessionEvent, TextReceived
 
 __all__ = ["BLOCKED_KEYS", "KioskApp"]

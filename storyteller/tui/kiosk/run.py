@@ -75,7 +75,7 @@ def run_kiosk(
 
 async def _main(settings, paths, kiosk, path, *, story, card, worlds, backend, clock) -> int:
     from storyteller.engines.factory import open_backend
-    from storyteller.kiosk.app import KioskApp
+    from storyteller.tui.kiosk.app import KioskApp
     from storyteller.kiosk.controller import KioskController
 
     own = backend is None

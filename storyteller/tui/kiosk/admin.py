@@ -13,12 +13,12 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from storyteller.errors import StorytellerError
-from storyteller.kiosk.admin_forms import ConfirmScreen, EditScreen, PassagePicker, SettingsScreen
+from storyteller.tui.kiosk.admin_forms import ConfirmScreen, EditScreen, PassagePicker, SettingsScreen
 from storyteller.kiosk.archive import attribution
 from storyteller.kiosk.settings import save_kiosk_settings
 
 if TYPE_CHECKING:
-    from storyteller.kiosk.app import KioskApp
+    from storyteller.tui.kiosk.app import KioskApp
 
 __all__ = ["ACTIONS", "AdminScreen"]
 

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 if TYPE_CHECKING:
-    from storyteller.kiosk.app import KioskApp
+    from storyteller.tui.kiosk.app import KioskApp
 
 __all__ = ["PinScreen"]
 

@@ -12,11 +12,11 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from storyteller.kiosk.attract import passage_text
+from storyteller.tui.kiosk.attract import passage_text
 from storyteller.kiosk.controller import TurnResult
 
 if TYPE_CHECKING:
-    from storyteller.kiosk.app import KioskApp
+    from storyteller.tui.kiosk.app import KioskApp
 
 __all__ = ["VisitorScreen"]
 

@@ -13,7 +13,7 @@ from textual.widgets import Markdown, Static
 from storyteller.kiosk.archive import attribution
 
 if TYPE_CHECKING:
-    from storyteller.kiosk.app import KioskApp
+    from storyteller.tui.kiosk.app import KioskApp
 
 __all__ = ["AttractScreen", "passage_text"]
 

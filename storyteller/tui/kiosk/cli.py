@@ -49,7 +49,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Run the kiosk from parsed arguments."""
     from storyteller.config import load_settings
     from storyteller.errors import ConfigError
-    from storyteller.kiosk.run import run_kiosk
+    from storyteller.tui.kiosk.run import run_kiosk
     from storyteller.paths import get_paths
 
     if args.hash_pin:

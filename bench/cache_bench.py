@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's options (shared with ``storyteller bench cache``)."""
+    """The benchmark's options (shared with ``python -m bench cache``)."""
     parser.add_argument("--turns", type=int, default=100, help="turns to play (default 100)")
     parser.add_argument("--no-naive", action="store_true", help="skip the run with reuse and shifting off")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every turn to stderr")

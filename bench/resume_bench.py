@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's options (shared with ``storyteller bench resume``)."""
+    """The benchmark's options (shared with ``python -m bench resume``)."""
     parser.add_argument("--rounds", type=int, default=3, help="processes each way (default 3)")
 
 

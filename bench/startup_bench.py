@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's options (shared with ``storyteller bench startup``)."""
+    """The benchmark's options (shared with ``python -m bench startup``)."""
     parser.add_argument("--rounds", type=int, default=5, help="runs of each case (default 5)")
 
 

@@ -37,7 +37,6 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="print one JSON object with the text and statistics instead of streaming")
     gen.set_defaults(func=_cmd_generate)
 
-    from storyteller.benchcli import register as register_bench
     from storyteller.cards.cli import register as register_cards
     from storyteller.tui.kiosk.cli import register as register_kiosk
     from storyteller.lore.cli import register as register_lore
@@ -49,7 +48,6 @@ def _build_parser() -> argparse.ArgumentParser:
     register_prompt(sub)
     register_story(sub)
     register_kiosk(sub)
-    register_bench(sub)
     _register_play(sub)
 
     demo = sub.add_parser("demo", help="stream a short story from the model: a quick check that the engine works")

@@ -1,36 +1,41 @@
-"""``storyteller bench``: the command, the report helpers, and the per-turn report in a session."""
+"""``python -m bench``: the runner from the repository, the report helpers, and the per-turn report
+in a session. The installed ``storyteller`` command has no ``bench``: the benchmarks ship with the
+source, not the package."""
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from storyteller.benchcli import register
 from storyteller.config import Settings
 from storyteller.engines.fake import ScriptedBackend
 from storyteller.paths import get_paths
 from storyteller.session_setup import open_session
 
-
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="storyteller")
-    register(parser.add_subparsers(dest="command"))
-    return parser.parse_args(argv)
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_cache_bench_on_the_fake_engine_prints_one_json_object(tmp_path, monkeypatch, capsys) -> None:
+def _bench(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STORYTELLER_BENCH_OUT": str(tmp_path / "out"),
+           "STORYTELLER_BENCH_HOME": str(tmp_path / "home"), "STORYTELLER_HOME": str(tmp_path / "home")}
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_cache_bench_on_the_fake_engine_prints_one_json_object(tmp_path) -> None:
     pytest.importorskip("llama_cpp")  # new tokens are counted with SmolLM2's tokenizer
     from storyteller.models import bundled_model_path
 
     if bundled_model_path() is None:
         pytest.skip("the default model is not installed")
-    monkeypatch.setenv("STORYTELLER_BENCH_OUT", str(tmp_path / "out"))
-    monkeypatch.setenv("STORYTELLER_BENCH_HOME", str(tmp_path / "home"))
-    args = _parse(["bench", "cache", "--json", "--engine", "fake", "--turns", "4", "--no-naive"])
-    assert args.func(args) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    done = _bench(["cache", "--json", "--engine", "fake", "--turns", "4", "--no-naive"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, "--json prints exactly one line"
     result = json.loads(lines[0])
     assert result["turns"] == 4 and result["engine"] == "fake"
@@ -41,9 +46,16 @@ def test_cache_bench_on_the_fake_engine_prints_one_json_object(tmp_path, monkeyp
     assert "## cache-fake" in doc and "evaluated / new tokens" in doc
 
 
-def test_unknown_benchmark_is_refused() -> None:
-    with pytest.raises(SystemExit):
-        _parse(["bench", "nonsense"])
+def test_unknown_benchmark_is_refused(tmp_path) -> None:
+    done = _bench(["nonsense", "--json"], tmp_path)
+    assert done.returncode == 2 and "unknown benchmark 'nonsense'" in done.stderr
+
+
+def test_the_installed_command_has_no_bench(tmp_path) -> None:
+    env = {**os.environ, "STORYTELLER_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "storyteller.cli", "bench", "cache"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "invalid choice: 'bench'" in done.stderr
 
 
 def test_sections_are_replaced_not_repeated(tmp_path, monkeypatch) -> None:

@@ -63,6 +63,9 @@ def run_one(name: str, module: ModuleType, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from storyteller.engines.native import preload
+
+    preload()  # llama_cpp before numpy: numpy first crashes CUDA builds
     names = [a for a in argv if not a.startswith("-")][:1] if argv and not argv[0].startswith("-") else []
     if names and (len(argv) > 1 and argv[1].startswith("-")):
         name = names[0]

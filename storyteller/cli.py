@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from storyteller import __version__
-from storyteller.errors import StorytellerError
+from storyteller.errors import StorytellerError, describe_os_error
+from storyteller.textsafe import clean, safe_json
 
 __all__ = ["main"]
 
@@ -50,6 +51,12 @@ def _build_parser() -> argparse.ArgumentParser:
     register_kiosk(sub)
     _register_play(sub)
 
+    doctor = sub.add_parser("doctor", help="check the engine: load the model in a child process, generate a "
+                            "few tokens, report the llama.cpp build, CPU/GPU and speed")
+    _add_engine_options(doctor)
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.set_defaults(func=_cmd_doctor)
+
     demo = sub.add_parser("demo", help="stream a short story from the model: a quick check that the engine works")
     _add_engine_options(demo)
     demo.set_defaults(func=_cmd_demo)
@@ -63,33 +70,86 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key-env", default=None, metavar="VAR",
                         help="environment variable holding the server's API key")
     parser.add_argument("--model", default=None, help="GGUF path or name in the models folder")
-    parser.add_argument("--gpu-layers", type=int, default=None, metavar="N", help="layers on the GPU (-1 = all)")
+    parser.add_argument("--gpu-layers", type=_gpu_layers, default=None, metavar="N",
+                        help="layers on the GPU: auto (all that fit; the default), -1 = all, or a number")
     parser.add_argument("--context", type=int, default=None, metavar="N", help="context size in tokens")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads")
 
 
-def _settings_from(args: argparse.Namespace):
-    from storyteller.config import load_settings
+def _gpu_layers(value: str) -> int | str:
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of layers: use auto, -1 (all) or 0, 1, 2, ...")
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from storyteller.doctor import format_report, run_doctor
+
+    settings, paths = _settings_from(args)
+    report = run_doctor(settings, paths)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0 if report.get("ok") else 1
+
+
+_ENGINE_FREE = {"models", "card", "lore", "doctor", "story"}
+"""Commands that never load llama.cpp in this process (the doctor loads it in a child)."""
+
+
+def _preload_engine(argv: Sequence[str]) -> None:
+    """Import llama_cpp before anything imports numpy: numpy first crashes CUDA builds."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first in _ENGINE_FREE or any(a in ("--version", "-h", "--help") for a in argv[:1]):
+        return
+    from storyteller.engines.native import preload
+
+    preload()
+
+
+_OPTION_NAMES = {
+    "engine.kind": "--engine", "engine.model": "--model", "engine.n_gpu_layers": "--gpu-layers",
+    "engine.n_ctx": "--context", "remote.context_length": "--context", "engine.n_threads": "--threads",
+    "remote.url": "--url", "remote.api_key_env": "--api-key-env", "sampling.max_tokens": "--max-tokens",
+    "sampling.temperature": "--temperature", "sampling.seed": "--seed", "sampling.stop": "--stop",
+}
+"""How errors name the settings that command-line options set."""
+
+
+def _settings_from(args: argparse.Namespace, sampling: dict | None = None, stops: Sequence[str] = ()):
+    """Settings from the file and environment with the command line's options applied.
+
+    Options go through the same validation as the file and the environment (a ``--threads 0``
+    is refused exactly like ``engine.n_threads = 0`` in ``config.toml``).
+    """
+    from storyteller.config import apply_overrides, load_settings
     from storyteller.paths import get_paths
 
     paths = get_paths()
     settings = load_settings(paths)
-    engine = settings.engine
+    engine: dict = {}
+    remote: dict = {}
     if args.engine:
-        engine.kind = args.engine
+        engine["kind"] = args.engine
     if args.model:
-        engine.model = args.model
+        engine["model"] = args.model
     if args.gpu_layers is not None:
-        engine.n_gpu_layers = args.gpu_layers
+        engine["n_gpu_layers"] = args.gpu_layers
     if args.context is not None:
-        engine.n_ctx = args.context
-        settings.remote.context_length = args.context
+        engine["n_ctx"] = args.context
+        remote["context_length"] = args.context
     if args.threads is not None:
-        engine.n_threads = args.threads
+        engine["n_threads"] = args.threads
     if args.url:
-        settings.remote.url = args.url
+        remote["url"] = args.url
     if args.api_key_env:
-        settings.remote.api_key_env = args.api_key_env
+        remote["api_key_env"] = args.api_key_env
+    sampling = dict(sampling or {})
+    if stops:
+        sampling["stop"] = [*settings.sampling.stop, *stops]
+    settings = apply_overrides(settings, {"engine": engine, "remote": remote, "sampling": sampling},
+                               _OPTION_NAMES)
     return settings, paths
 
 
@@ -129,7 +189,7 @@ async def _play_plain(args: argparse.Namespace, settings, paths) -> int:
     backend = await open_backend(settings, paths)
     try:
         for warning in backend.info().warnings:
-            print(f"storyteller: warning: {warning}", file=sys.stderr)
+            print(f"storyteller: warning: {clean(warning)}", file=sys.stderr)
         name = args.story or time.strftime("story-%Y%m%d-%H%M%S")
         session = await open_session(name, settings=settings, paths=paths, backend=backend, card=args.card,
                                      worlds=args.world, mode=args.mode, greeting=args.greeting)
@@ -179,7 +239,7 @@ async def _generate(settings, paths, prompt, sampling, *, stream_out: bool) -> d
     backend = await open_backend(settings, paths)
     try:
         for warning in backend.info().warnings:
-            print(f"storyteller: warning: {warning}", file=sys.stderr)
+            print(f"storyteller: warning: {clean(warning)}", file=sys.stderr)
         if isinstance(prompt, str):
             request = GenerationRequest(prompt=prompt, sampling=sampling)
         else:
@@ -190,7 +250,7 @@ async def _generate(settings, paths, prompt, sampling, *, stream_out: bool) -> d
             if isinstance(chunk, TextChunk):
                 parts.append(chunk.text)
                 if stream_out:
-                    sys.stdout.write(chunk.text)
+                    sys.stdout.write(clean(chunk.text))
                     sys.stdout.flush()
             elif isinstance(chunk, Finished):
                 finished = chunk
@@ -211,34 +271,31 @@ async def _generate(settings, paths, prompt, sampling, *, stream_out: bool) -> d
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    settings, paths = _settings_from(args)
-    update = {"stop": list(settings.sampling.stop) + list(args.stop)}
-    for name in ("max_tokens", "temperature", "seed"):
-        value = getattr(args, name)
-        if value is not None:
-            update[name] = value
-    sampling = settings.sampling.model_copy(update=update)
-    result = asyncio.run(_generate(settings, paths, _read_prompt(args.prompt), sampling, stream_out=not args.json))
+    update: dict = {name: getattr(args, name) for name in ("max_tokens", "temperature", "seed")
+                    if getattr(args, name) is not None}
+    settings, paths = _settings_from(args, update, stops=args.stop)
+    result = asyncio.run(_generate(settings, paths, _read_prompt(args.prompt), settings.sampling,
+                                   stream_out=not args.json))
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        print(safe_json(result))
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    settings, paths = _settings_from(args)
+    settings, paths = _settings_from(args, {"max_tokens": 120})
     from storyteller.engines.base import Message
 
     prompt = [
         Message("system", "You are a storyteller. Write vivid, short stories."),
         Message("user", "Tell me a three-sentence story about a lighthouse keeper who finds a message in a bottle."),
     ]
-    sampling = settings.sampling.model_copy(update={"max_tokens": 120})
-    asyncio.run(_generate(settings, paths, prompt, sampling, stream_out=True))
+    asyncio.run(_generate(settings, paths, prompt, settings.sampling, stream_out=True))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    _preload_engine(list(argv) if argv is not None else sys.argv[1:])
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # plain `storyteller`: the terminal app
@@ -246,7 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except StorytellerError as exc:
-        print(f"storyteller: {exc}", file=sys.stderr)
+        print(f"storyteller: {clean(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a full or read-only disk, a file where a folder belongs: one line, no traceback
+        print(f"storyteller: {clean(describe_os_error(exc, f'running storyteller {args.command}'))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nstoryteller: stopped.", file=sys.stderr)

@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
-from storyteller.engines.base import Sampling
+from storyteller.sampling import Sampling
 from storyteller.errors import ConfigError
 from storyteller.paths import Paths, get_paths
 
-__all__ = ["EngineSettings", "RemoteSettings", "Settings", "load_settings"]
+__all__ = ["EngineSettings", "MemorySettings", "RemoteSettings", "Settings", "apply_overrides", "load_settings"]
+
+MIN_CONTEXT = 256
+"""Smallest context size accepted (a card and a reply need more than this anyway)."""
+SECRET_FIELDS = frozenset({"api_key", "headers"})
+"""Settings whose values are never printed, in any error, log or report."""
 
 KVCacheType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
 
@@ -39,11 +45,19 @@ class EngineSettings(_Section):
     model: str | None = None
     """GGUF file path or name of a file in the models folder; unset = the bundled default."""
     n_ctx: int | None = Field(default=None, ge=0)
-    """Context size in tokens; unset or 0 = the model's trained context, capped by ``max_ctx``."""
+    """Context size in tokens (at least 256); unset or 0 = the model's trained context, capped by ``max_ctx``."""
+
+    @field_validator("n_ctx")
+    @classmethod
+    def _usable_context(cls, value: int | None) -> int | None:
+        if value is not None and 0 < value < MIN_CONTEXT:
+            raise ValueError(f"a context of {value} tokens cannot hold a prompt; use at least {MIN_CONTEXT} (or 0 = the model's own)")
+        return value
     max_ctx: int = Field(default=8192, ge=256)
     """Upper bound for the automatic context size (a big context costs memory)."""
-    n_gpu_layers: int = Field(default=0, ge=-1)
-    """Layers to put on the GPU; -1 = all. Needs a GPU build of llama-cpp-python."""
+    n_gpu_layers: Annotated[int, Field(ge=-1)] | Literal["auto"] = "auto"
+    """Layers to put on the GPU: "auto" (all that fit in free GPU memory; 0 on a CPU build),
+    -1 = all, or a number. Needs a GPU build of llama-cpp-python (``GPU=cuda make run``)."""
     n_threads: int | None = Field(default=None, ge=1)
     """CPU threads for generation; unset = llama.cpp's choice."""
     n_threads_batch: int | None = Field(default=None, ge=1)
@@ -98,6 +112,30 @@ class RemoteSettings(_Section):
     """Retries with backoff on busy (429/503) or refused connections before streaming starts."""
 
 
+class MemorySettings(_Section):
+    """Long-term memory: summaries of history that left the context, and pinned facts."""
+
+    enabled: bool = True
+    """Write summaries as history is about to leave the context, and send them and the pins."""
+    position: Literal["before_history", "top"] = "before_history"
+    """Where memory goes: after the story string, just before the history (it changes only when
+    history is trimmed, so the engine's cache survives), or at the very top."""
+    summary_share: float = Field(default=0.2, ge=0.0, le=0.8)
+    """Share of the prompt room (context minus the reply) summaries may use."""
+    pinned_share: float = Field(default=0.1, ge=0.0, le=0.8)
+    """Share of the prompt room pinned facts are meant to stay within (they are always sent)."""
+    span_messages: int = Field(default=8, ge=2, le=64)
+    """Messages one summary covers."""
+    lookahead_messages: int = Field(default=16, ge=0, le=256)
+    """Summarise this many messages ahead of the trim point, so a summary is ready when they leave."""
+    keep_recent: int = Field(default=8, ge=2, le=256)
+    """Never summarise the newest messages (they are still being swiped and edited)."""
+    summary_tokens: int = Field(default=120, ge=16, le=1024)
+    """Most tokens the model may write for one summary."""
+    jobs_per_turn: int = Field(default=3, ge=1, le=64)
+    """Most summaries written after one reply (a long imported story catches up over turns)."""
+
+
 class Settings(BaseSettings):
     """All settings."""
 
@@ -114,6 +152,8 @@ class Settings(BaseSettings):
     """Remote servers (koboldcpp, OpenAI-compatible)."""
     sampling: Sampling = Field(default_factory=Sampling)
     """Default sampler settings."""
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    """Scene summaries and pinned facts."""
 
     @classmethod
     def settings_customise_sources(
@@ -139,15 +179,73 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: cannot be read ({exc}).") from exc
 
 
-def _describe(exc: ValidationError, path: Path) -> str:
+def _problems(exc: ValidationError, names: dict[str, str] | None = None) -> list[str]:
+    """One phrase per validation error; secret fields never show their value."""
     problems = []
     for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"])
+        parts = [str(part) for part in err["loc"]]
+        key = ".".join(parts)
+        label = (names or {}).get(key, key)
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        problems.append(f"{key}: {err['msg']}{shown}")
+        if SECRET_FIELDS.intersection(parts):
+            shown = " (value not shown: it is a secret)"
+        elif isinstance(value, dict):
+            shown = ""
+        else:
+            shown = f" (got {value!r:.80})"
+        problems.append(f"{label}: {err['msg']}{shown}")
+    return problems
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
     where = f"{path} or STORYTELLER_* environment variables"
-    return f"invalid settings in {where}: " + "; ".join(problems)
+    return f"invalid settings in {where}: " + "; ".join(_problems(exc))
+
+
+def _env_problem(exc: Exception) -> str:
+    """Name the ``STORYTELLER_*`` variables that pydantic-settings could not parse as JSON."""
+    import json
+    import os
+    import re
+
+    found = re.search(r'field "(\w+)"', str(exc))
+    field = found.group(1).upper() if found else ""
+    bad = []
+    for name, value in sorted(os.environ.items()):
+        if not name.upper().startswith(f"STORYTELLER_{field}"):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            if name.upper() == f"STORYTELLER_{field}" or value.lstrip()[:1] in ("{", "[") or name.upper().endswith(
+                    ("__HEADERS", "__STOP", "__LOGIT_BIAS")):
+                bad.append(name)
+    names = ", ".join(bad) if bad else f"a STORYTELLER_{field}* variable"
+    return (f"{names} is not valid JSON (a section or a list/table setting needs JSON, "
+            f'e.g. STORYTELLER_SAMPLING__STOP=\'["\\n"]\'); fix or unset it')
+
+
+def apply_overrides(settings: Settings, changes: dict[str, dict[str, Any]],
+                    names: dict[str, str] | None = None) -> Settings:
+    """``settings`` with ``changes`` applied, validated exactly as the file and environment are.
+
+    Args:
+        settings: Loaded settings (not modified).
+        changes: Section name (``engine``, ``remote``, ``sampling``) to the fields it changes.
+        names: How errors name a field, e.g. ``{"engine.n_threads": "--threads"}``.
+
+    Raises:
+        ConfigError: A changed value is invalid; the message names the option, never a secret.
+    """
+    update: dict[str, Any] = {}
+    for section, fields in changes.items():
+        current = getattr(settings, section)
+        try:
+            update[section] = type(current).model_validate({**current.model_dump(), **fields})
+        except ValidationError as exc:
+            labels = {key.removeprefix(f"{section}."): label for key, label in (names or {}).items()}
+            raise ConfigError("invalid option: " + "; ".join(_problems(exc, labels))) from None
+    return settings.model_copy(update=update)
 
 
 def load_settings(paths: Paths | None = None) -> Settings:
@@ -164,4 +262,6 @@ def load_settings(paths: Paths | None = None) -> Settings:
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, paths.config_file)) from exc
+        raise ConfigError(_describe(exc, paths.config_file)) from None
+    except SettingsError as exc:
+        raise ConfigError(_env_problem(exc)) from None

@@ -22,8 +22,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported lazily: it must never load before llama_cpp (see engines.native)
+    import numpy as np
 
 __all__ = ["Block", "ReusePlan", "plan_reuse"]
 
@@ -113,6 +115,8 @@ class ReusePlan:
 
 
 def _lcp(a: np.ndarray, b: np.ndarray) -> int:
+    import numpy as np
+
     n = min(len(a), len(b))
     if n == 0:
         return 0
@@ -144,6 +148,8 @@ def plan_reuse(cached: Sequence[int], prompt: Sequence[int], *, shift: bool = Tr
         min_run: Least number of matching tokens after a span for it to count as removed.
         insert: Also allow spans of new tokens in the middle of the prompt (needs ``shift``).
     """
+    import numpy as np
+
     c = np.asarray(cached, dtype=np.int32)
     p = np.asarray(prompt, dtype=np.int32)
     prefix = _lcp(c, p)

@@ -42,7 +42,6 @@ from storyteller.models import GGUFInfo, read_gguf_info
 __all__ = ["LlamaCppBackend", "gpu_support"]
 
 _KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
-_UNSUPPORTED = ("dry_multiplier", "dry_base", "dry_allowed_length", "xtc_probability", "xtc_threshold")
 _EVAL_SLICE = 256  # prompt tokens per progress report / cancellation point
 _DONE = object()
 
@@ -87,6 +86,7 @@ class LlamaCppBackend:
         self._warnings = tuple(warnings)
         self._gpu_layers = gpu_layers
         self._gpu_backend = gpu_backend
+        self._gpu_reason = ""
         self._lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._eos = {llm.token_eos()}
@@ -94,7 +94,9 @@ class LlamaCppBackend:
         self._fingerprint: str | None = None
         import llama_cpp
 
-        self._can_shift = bool(llama_cpp.llama_memory_can_shift(llama_cpp.llama_get_memory(llm._ctx.ctx)))
+        from storyteller.engines import _llama_private as private
+
+        self._can_shift = bool(llama_cpp.llama_memory_can_shift(private.memory(llm)))
         # Inserting in the middle parks the cache's tail in sequence 1 (see _decode_at).
         self._can_insert = self._can_shift and llm.context_params.n_seq_max >= 2 and bool(llm.context_params.kv_unified)
 
@@ -119,23 +121,27 @@ class LlamaCppBackend:
             raise ModelLoadError(
                 "llama-cpp-python is not installed; run the README's set-up command."
             ) from exc
+        from storyteller.engines import _llama_private  # noqa: F401 - refuses an unchecked version
         warnings: list[str] = []
         can_offload, backend_name = gpu_support()
         layers_total = (gguf.block_count or 0) + 1  # llama.cpp counts the output layer too
-        if settings.n_gpu_layers != 0 and not can_offload:
+        if settings.n_gpu_layers not in (0, "auto") and not can_offload:
             warnings.append(
                 f"{settings.n_gpu_layers} GPU layers were asked for, but this llama-cpp-python "
                 "build has no GPU support: running on the CPU. Rebuild it with "
-                'CMAKE_ARGS="-DGGML_CUDA=on" (see the README) to use a GPU.'
+                "`GPU=cuda make run` (see the README) to use a GPU."
             )
-        gpu_layers = 0
-        if can_offload and settings.n_gpu_layers != 0:
-            gpu_layers = layers_total if settings.n_gpu_layers < 0 else min(settings.n_gpu_layers, layers_total)
         n_ctx = settings.n_ctx or min(gguf.context_length or 4096, settings.max_ctx)
+        from storyteller.engines.gpu import choose_layers, free_gpu_memory, kv_cache_bytes
+
+        choice = choose_layers(settings.n_gpu_layers, can_offload=can_offload, layers_total=layers_total,
+                               model_bytes=gguf.file_size, kv_bytes=kv_cache_bytes(gguf, n_ctx),
+                               free_bytes=free_gpu_memory(backend_name) if can_offload else None)
+        gpu_layers = choice.layers
         kwargs: dict[str, Any] = dict(
             model_path=str(gguf.path),
             n_ctx=n_ctx,
-            n_gpu_layers=settings.n_gpu_layers if can_offload else 0,
+            n_gpu_layers=gpu_layers,
             n_batch=settings.n_batch,
             n_ubatch=min(settings.n_batch, 512),
             flash_attn=settings.flash_attn,
@@ -161,7 +167,9 @@ class LlamaCppBackend:
             ) from exc
         if settings.context_shift:
             _allow_hidden_sequence(llm)
-        return cls(llm, gguf, settings, warnings, gpu_layers, backend_name if gpu_layers else "CPU")
+        backend = cls(llm, gguf, settings, warnings, gpu_layers, backend_name if gpu_layers else "CPU")
+        backend._gpu_reason = choice.reason
+        return backend
 
     @classmethod
     async def open(cls, model_path: str | Path, settings: EngineSettings | None = None) -> LlamaCppBackend:
@@ -190,6 +198,7 @@ class LlamaCppBackend:
                 "parameters": self._gguf.parameters,
                 "trained_context": self._gguf.context_length,
                 "layers": self._gguf.block_count,
+                "gpu_choice": self._gpu_reason,
             },
         )
 
@@ -200,10 +209,12 @@ class LlamaCppBackend:
 
     def token_ids_containing(self, fragment: str) -> list[int]:
         """Ids of ordinary (non-special) tokens whose text contains ``fragment``, e.g. to ban them."""
+        from storyteller.engines import _llama_private as private
+
         llm = self._llm
         found = []
         for token in range(llm.n_vocab()):
-            piece = llm._model.token_get_text(token)
+            piece = private.token_text(llm, token)
             if fragment in piece and not (piece.startswith("<") and piece.endswith(">") and len(piece) > 2):
                 found.append(token)
         return found
@@ -284,9 +295,11 @@ class LlamaCppBackend:
     # -- worker thread -------------------------------------------------------------------------
 
     def _plan(self, request: GenerationRequest) -> _Plan:
+        from storyteller.engines import _llama_private as private
+
         llm = self._llm
         if request.prompt is not None:
-            tokens = self.tokenize(request.prompt, add_bos=request.add_bos and llm._model.add_bos_token())
+            tokens = self.tokenize(request.prompt, add_bos=request.add_bos and private.add_bos(llm))
         else:
             tokens = self._chat_tokens(request)
         if not tokens:
@@ -302,7 +315,7 @@ class LlamaCppBackend:
         edited = bool(plan.removals or plan.inserts)
         # llama-cpp-python re-evaluates the last prompt token to get fresh logits, unless the
         # whole prompt is exactly what is cached and its logits are live.
-        if plan.reused == len(tokens) and (cached != len(tokens) or edited or getattr(llm, "_requires_eval", True)):
+        if plan.reused == len(tokens) and (cached != len(tokens) or edited or private.logits_stale(llm)):
             plan.limit(len(tokens) - 1)
         failure = ""
         if plan.blocks and edited:
@@ -320,8 +333,10 @@ class LlamaCppBackend:
         import llama_cpp
         import numpy as np
 
+        from storyteller.engines import _llama_private as private
+
         llm = self._llm
-        mem = llama_cpp.llama_get_memory(llm._ctx.ctx)
+        mem = private.memory(llm)
         gone = 0
         for start, end in removals:
             a, b = start - gone, end - gone
@@ -342,8 +357,10 @@ class LlamaCppBackend:
         """Rearrange the KV cache as planned: drop, move, insert. Returns "" or why it failed."""
         import llama_cpp
 
+        from storyteller.engines import _llama_private as private
+
         llm = self._llm
-        mem = llama_cpp.llama_get_memory(llm._ctx.ctx)
+        mem = private.memory(llm)
         end = 0
         for block in plan.blocks:  # everything outside the kept blocks goes first
             if block.cache_start > end:
@@ -358,12 +375,11 @@ class LlamaCppBackend:
             llama_cpp.llama_memory_seq_add(mem, 0, block.cache_start, block.cache_start + block.length, block.delta)
         for start, stop in plan.inserts:
             if not self._decode_at(mem, tokens[start:stop], start):
-                llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-                llm.n_tokens = 0
+                private.clear_cache(llm)
                 return "llama.cpp found no room to insert new tokens in the middle of the cache"
         llm.input_ids[: plan.reused] = tokens[: plan.reused]
         llm.n_tokens = plan.reused
-        llm._requires_eval = True
+        private.mark_logits_stale(llm)
         return ""
 
     def _decode_at(self, mem: Any, span: list[int], start: int) -> bool:
@@ -375,11 +391,13 @@ class LlamaCppBackend:
         """
         import llama_cpp
 
+        from storyteller.engines import _llama_private as private
+
         llm = self._llm
-        ctx = llm._ctx.ctx
+        ctx = private.ctx(llm)
         llama_cpp.llama_memory_seq_cp(mem, 0, 1, start, -1)
         llama_cpp.llama_memory_seq_rm(mem, 0, start, -1)
-        batch = llm._batch.batch
+        batch = private.batch(llm)
         ok = True
         for offset in range(0, len(span), llm.n_batch):
             piece = span[offset: offset + llm.n_batch]
@@ -406,17 +424,19 @@ class LlamaCppBackend:
             )
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        from storyteller.engines import _llama_private as private
+
         llm = self._llm
         formatter = Jinja2ChatFormatter(
             template=template,
-            eos_token=llm._model.token_get_text(llm.token_eos()),
-            bos_token=llm._model.token_get_text(llm.token_bos()),
+            eos_token=private.token_text(llm, llm.token_eos()),
+            bos_token=private.token_text(llm, llm.token_bos()),
         )
         result = formatter(messages=[{"role": m.role, "content": m.content} for m in request.messages or []])
         request.sampling = request.sampling.model_copy(
             update={"stop": list(request.sampling.stop) + [s for s in (result.stop or []) if isinstance(s, str)]}
         )
-        return self.tokenize(result.prompt, add_bos=result.added_special is False and llm._model.add_bos_token())
+        return self.tokenize(result.prompt, add_bos=result.added_special is False and private.add_bos(llm))
 
     def _run(self, request: GenerationRequest, emit: Any) -> None:
         try:
@@ -440,9 +460,9 @@ class LlamaCppBackend:
                                 tokens_evaluated=plan.evaluated,
                                 tokens_shifted=min(plan.cache.shifted, max(reuse, 0)), completion_tokens=0)
         stats.cache_note = self._cache_note(plan)
-        # Evaluate all but the last prompt token ourselves, in slices, so progress is reported
-        # and cancellation is honoured during a long prompt; create_completion then finds them
-        # cached and evaluates only the last one.
+        # Evaluate all but the last prompt token in slices, so progress is reported and
+        # cancellation is honoured during a long prompt; the last token goes alone, as
+        # llama-cpp-python's own generate() would evaluate it.
         todo = tokens[max(reuse, 0): len(tokens) - 1]
         if todo:
             done = llm.n_tokens
@@ -456,50 +476,73 @@ class LlamaCppBackend:
                 llm.eval(piece)
                 done += len(piece)
                 emit(PromptProgress(done, len(tokens)))
+        if llm.n_tokens < len(tokens) and not cancel.is_set():
+            llm.eval(tokens[llm.n_tokens:])
         prompt_done = time.perf_counter()
-
-        sampled = 0
-        last_token = [-1]
-
-        def should_stop(input_ids: Any, _logits: Any) -> bool:
-            nonlocal sampled
-            sampled += 1
-            last_token[0] = int(input_ids[-1])
-            return cancel.is_set()
-
-        import llama_cpp
-
-        kwargs = self._sampling_kwargs(sampling)
-        first_at: float | None = None
-        finish = "length"
-        for chunk in llm.create_completion(
-            tokens,
-            stream=True,
-            stopping_criteria=llama_cpp.StoppingCriteriaList([should_stop]),
-            **kwargs,
-        ):
-            choice = chunk["choices"][0]
-            text = choice.get("text") or ""
-            if text:
-                if first_at is None:
-                    first_at = time.perf_counter()
-                emit(TextChunk(text))
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
+        finish, stop_string, first_at = self._decode_reply(tokens, sampling, cancel, emit, stats)
         end = time.perf_counter()
-        if cancel.is_set():
-            finish = "cancelled"
-        completion = sampled - (1 if last_token[0] in self._eos or cancel.is_set() else 0)
-        # llama-cpp-python samples one token past max_tokens before it notices the limit.
-        stats.completion_tokens = max(0, min(completion, sampling.max_tokens))
         stats.prompt_seconds = prompt_done - start
         stats.seconds_total = end - start
         stats.seconds_to_first_token = (first_at - start) if first_at else None
         gen_seconds = end - (first_at or end)
-        if stats.completion_tokens > 1 and gen_seconds > 0:
+        if stats.completion_tokens and stats.completion_tokens > 1 and gen_seconds > 0:
             # The first token's time belongs to prompt evaluation; rate the rest.
             stats.tokens_per_second = (stats.completion_tokens - 1) / gen_seconds
-        emit(Finished(finish if finish in ("stop", "length", "cancelled") else "stop", stats))
+        emit(Finished(finish, stats, stop_string))
+
+    def _decode_reply(self, tokens: list[int], sampling: Sampling, cancel: threading.Event, emit: Any,
+                      stats: GenerationStats) -> tuple[FinishReason, str | None, float | None]:
+        """Draw, show and evaluate reply tokens until a stop; returns (why, stop string, first text time).
+
+        Each token is drawn from the sampler chain (see :mod:`~storyteller.engines._sampler_chain`),
+        turned into text through the stop-string scanner, then evaluated so the next one can be
+        drawn. The cancel flag is checked before every draw: generation stops within one token.
+        The token that ends the reply (end of generation, a stop string, the length limit) is not
+        evaluated; the cache then holds exactly the tokens whose logits are live.
+        """
+        import llama_cpp
+
+        from storyteller.engines import _llama_private as private
+
+        llm = self._llm
+        ctx, vocab, n_ctx = private.ctx(llm), private.vocab(llm), llm.n_ctx()
+        seed = sampling.seed if sampling.seed is not None else self._settings.seed
+        scanner = StopScanner(sampling.stop)
+        buf = ctypes.create_string_buffer(_PIECE_BYTES)
+        first_at: float | None = None
+        finish: FinishReason = "length"
+        stop_string: str | None = None
+        sampled = 0
+        with SamplerChain(vocab, sampling, n_ctx=n_ctx, seed=seed, history=tokens) as chain:
+            while sampled < sampling.max_tokens:
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+                token = chain.sample(ctx)
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    finish = "stop"
+                    break
+                sampled += 1
+                n = llama_cpp.llama_token_to_piece(vocab, token, buf, _PIECE_BYTES, 0, False)
+                piece = buf.raw[:n] if n >= 0 else _long_piece(vocab, token, -n)
+                text, stop_string = scanner.feed(piece)
+                if text:
+                    if first_at is None:
+                        first_at = time.perf_counter()
+                    emit(TextChunk(text))
+                if stop_string is not None:
+                    finish = "stop"
+                    break
+                if sampled >= sampling.max_tokens or llm.n_tokens + 1 >= n_ctx:
+                    break  # the length limit: this token is shown but never needs evaluating
+                llm.eval([token])
+        if stop_string is None and finish != "cancelled":
+            rest = scanner.flush()
+            if rest:
+                first_at = first_at or time.perf_counter()
+                emit(TextChunk(rest))
+        stats.completion_tokens = sampled
+        return finish, stop_string, first_at
 
     def _cache_note(self, plan: _Plan) -> str:
         """Say in words why the cache could or could not be reused."""
@@ -527,44 +570,6 @@ class LlamaCppBackend:
             note += f"; the prompt changed at token {cache.diverged_at} of {plan.cached} cached, and {why}"
         return note
 
-    def _sampling_kwargs(self, sampling: Sampling) -> dict[str, Any]:
-        llm = self._llm
-        seed = sampling.seed if sampling.seed is not None else self._settings.seed
-        kwargs: dict[str, Any] = {
-            "max_tokens": sampling.max_tokens,
-            "stop": list(sampling.stop),
-            "seed": seed if seed is not None else random.randrange(2**31),
-        }
-        # None means "the engine's default": leave llama-cpp-python's own default in place.
-        for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
-                             ("min_p", "min_p"), ("typical_p", "typical_p"),
-                             ("repeat_penalty", "repeat_penalty"), ("presence_penalty", "presence_penalty"),
-                             ("frequency_penalty", "frequency_penalty"), ("mirostat_mode", "mirostat_mode"),
-                             ("mirostat_tau", "mirostat_tau"), ("mirostat_eta", "mirostat_eta")):
-            value = getattr(sampling, ours)
-            if value is not None:
-                kwargs[theirs] = value
-        if sampling.repeat_last_n is not None:
-            llm.last_n_tokens_size = llm.n_ctx() if sampling.repeat_last_n < 0 else sampling.repeat_last_n
-        if sampling.logit_bias:
-            kwargs["logit_bias"] = dict(sampling.logit_bias)
-        if sampling.grammar:
-            import llama_cpp
-
-            # llama-cpp-python parses the grammar only when sampling starts, and a grammar that
-            # fails to parse crashes the process there; parse it here first.
-            probe = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, sampling.grammar.encode("utf-8"), b"root")
-            if not probe:
-                raise EngineError("the GBNF grammar is invalid (llama.cpp could not parse it; it needs a "
-                                  "`root ::= ...` rule); check its syntax.")
-            llama_cpp.llama_sampler_free(probe)
-            kwargs["grammar"] = llama_cpp.LlamaGrammar.from_string(sampling.grammar, verbose=False)
-        return kwargs
-
-    @staticmethod
-    def unsupported_settings(sampling: Sampling) -> list[str]:
-        """Sampler settings this engine cannot apply (llama-cpp-python 0.3.36 has no DRY/XTC)."""
-        return [name for name in _UNSUPPORTED if getattr(sampling, name) is not None]
 
 
 def _allow_hidden_sequence(llm: Any) -> None:
@@ -574,14 +579,15 @@ def _allow_hidden_sequence(llm: Any) -> None:
     a unified cache (same size, same memory). On any failure the one-sequence context stays
     and the engine only removes spans (no insertion).
     """
-    from llama_cpp import _internals
+    from storyteller.engines import _llama_private as private
 
-    params = llm.context_params
-    old = llm._ctx
-    params.n_seq_max, params.kv_unified = 2, True
-    try:
-        llm._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
-    except (ValueError, RuntimeError):
-        params.n_seq_max, params.kv_unified = 1, False
-        return
-    old.close()
+    private.rebuild_context(llm, n_seq_max=2, kv_unified=True)
+
+
+def _long_piece(vocab: Any, token: int, size: int) -> bytes:
+    """A token's bytes when they do not fit the usual buffer."""
+    import llama_cpp
+
+    buf = ctypes.create_string_buffer(size)
+    n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, False)
+    return buf.raw[:max(n, 0)]

@@ -11,6 +11,9 @@ from storyteller.tui.kiosk.cli import add_arguments, run_command
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run; errors print as ``storyteller kiosk: message`` with exit code 1."""
+    from storyteller.engines.native import preload
+
+    preload()  # llama_cpp before numpy: numpy first crashes CUDA builds
     parser = argparse.ArgumentParser(prog="python -m storyteller.kiosk",
                                      description="Run one shared story full screen for visitors.")
     add_arguments(parser)

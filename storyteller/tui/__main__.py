@@ -14,6 +14,9 @@ from storyteller.errors import StorytellerError
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and run the app; returns the exit code."""
+    from storyteller.engines.native import preload
+
+    preload()  # llama_cpp before numpy: numpy first crashes CUDA builds
     parser = argparse.ArgumentParser(prog="python -m storyteller.tui")
     parser.add_argument("--story", default=None)
     parser.add_argument("--card", default=None)

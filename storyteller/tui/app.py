@@ -110,10 +110,15 @@ class StorytellerApp(App[int]):
 
     # -- start-up ----------------------------------------------------------------------------
 
+    crash_notice: str | None = None
+    """Set by :func:`run_app` when the previous run ended in a native crash (see storyteller.crashlog)."""
+
     def on_mount(self) -> None:
         prefs = load_prefs(self.paths)
         if prefs.get("theme") in self.available_themes:
             self.theme = prefs["theme"]
+        if self.crash_notice:
+            self.notify(self.crash_notice, severity="error", markup=False, timeout=30)
         self.push_screen(LoadingScreen(self._engine_label()))
         if self.imports:
             self.import_startup_files(self.imports)
@@ -507,8 +512,13 @@ def run_app(settings: Settings, paths: Paths, *, story: str | None = None, card:
         imports: Cards, lorebooks or chats to import into the library first (``storyteller
             play FILE...``); the import reports are shown in the app.
     """
+    from storyteller.crashlog import arm, previous_crash
+
+    notice = previous_crash(paths.cache_dir)
+    arm(paths.cache_dir)
     app = StorytellerApp(settings, paths, story=story, card=card, worlds=worlds, mode=mode, backend=backend,
                          greeting=greeting, imports=imports)
+    app.crash_notice = notice
     code = app.run()
     if app.session is not None:  # left without ctrl+q (e.g. the terminal closed): close the story at least
         app.session.story.close()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -68,6 +69,12 @@ def run_kiosk(
     kiosk = load_kiosk_settings(paths, config_file)
     settings = apply_low_power(settings, kiosk)
     paths.ensure()
+    from storyteller.crashlog import arm, previous_crash
+
+    notice = previous_crash(paths.cache_dir)
+    if notice:  # into the journal (systemd) before the screen is taken
+        print(f"storyteller kiosk: {notice}", file=sys.stderr, flush=True)
+    arm(paths.cache_dir)
     path = config_path(paths, config_file)
     return asyncio.run(_main(settings, paths, kiosk, path, story=story, card=card, worlds=worlds,
                              backend=backend, clock=clock or time.time))

@@ -41,6 +41,7 @@ __all__ = [
     "StoryError",
     "StoryLockedError",
     "StorytellerError",
+    "describe_os_error",
 ]
 
 
@@ -111,3 +112,30 @@ class StoryError(StorytellerError):
 
 class StoryLockedError(StoryError):
     """Another process holds the story's writer lock."""
+
+
+def describe_os_error(exc: OSError, doing: str = "writing") -> str:
+    """One sentence for a failed file operation: what happened, that nothing saved was lost, what to do.
+
+    Every write in storyteller is atomic (a temp file renamed into place) or an append that is
+    cut back on failure, so a full or read-only disk never damages what was saved before.
+
+    Args:
+        exc: The error from the operating system.
+        doing: What was being done, e.g. ``"saving the turn"`` or ``"importing the card"``.
+    """
+    import errno
+
+    where = f" ({exc.filename})" if exc.filename else ""
+    kept = "nothing saved before was lost"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (f"the disk is full{where} while {doing}: {kept}. Free some space on that disk "
+                "(old snapshots in stories/*/archive, unused models, the cache folder) and try again.")
+    if exc.errno == errno.EROFS:
+        return (f"the disk is read-only{where} while {doing}: {kept}. Remount it writable, or point "
+                "STORYTELLER_HOME at a writable folder.")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied{where} while {doing}: {kept}. Check the owner and permissions of that folder."
+    if exc.errno == errno.ENOTDIR:
+        return f"a file stands where a folder is needed{where} while {doing}: {kept}. Move that file away."
+    return f"{exc.strerror or exc}{where} while {doing}: {kept}."

@@ -12,7 +12,9 @@ import sys
 from typing import TextIO
 
 from storyteller.errors import StorytellerError
+from storyteller.story.model import PLAYER_KINDS
 from storyteller.session import GenerationFailed, PromptProcessed, Session, SessionEvent, TextReceived
+from storyteller.textsafe import clean
 
 __all__ = ["HELP", "run_plain"]
 
@@ -30,6 +32,36 @@ HELP = """Commands:
   /help         this list
   /quit         leave (end of input also leaves)
 Plain lines are {default} inputs."""
+
+
+NOT_UTF8 = object()
+"""What :func:`_read_line` returns for a line that is not UTF-8."""
+
+
+class _SafeOut:
+    """Everything printed passes through :func:`storyteller.textsafe.clean`: model output, card
+    greetings and error messages are untrusted, and a control sequence must never reach the terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        return self._out.write(clean(text))
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
+def _read_line(stdin: TextIO) -> str | object:
+    """One input line; :data:`NOT_UTF8` when its bytes are not UTF-8 (read bytes, decode ourselves)."""
+    raw_stream = getattr(stdin, "buffer", None)
+    if raw_stream is None:
+        return stdin.readline()
+    raw = raw_stream.readline()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return NOT_UTF8
 
 
 class _Printer:
@@ -63,7 +95,7 @@ def _render_path(session: Session) -> str:
     lines = []
     for message in session.story.messages():
         head = message.head
-        if head.kind in ("say", "do", "story") and head.author.startswith(("user", "kiosk:")):
+        if head.is_player and head.is_user:
             if mode == "adventure" and head.kind in ("do", "say"):
                 lines.append(format_action(head.kind, message.text).strip())
             else:
@@ -76,7 +108,7 @@ def _render_path(session: Session) -> str:
 async def run_plain(session: Session, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     """Play on ``stdin``/``out`` until ``/quit`` or end of input; returns the exit code."""
     stdin = stdin or sys.stdin
-    out = out or sys.stdout
+    out = _SafeOut(out or sys.stdout)  # type: ignore[assignment]
     printer = _Printer(out)
     session.subscribe(printer)
     mode = session.story.settings.mode
@@ -89,7 +121,12 @@ async def run_plain(session: Session, stdin: TextIO | None = None, out: TextIO |
         out.write(text + "\n")
     out.flush()
     while True:
-        line = await asyncio.to_thread(stdin.readline)
+        line = await asyncio.to_thread(_read_line, stdin)
+        if line is NOT_UTF8:
+            out.write("[that line is not UTF-8 text and was ignored; set your terminal or file to UTF-8]\n")
+            out.flush()
+            continue
+        assert isinstance(line, str)
         if not line:
             break
         line = line.rstrip("\n")
@@ -114,7 +151,7 @@ async def _handle(session: Session, line: str, default_kind: str, printer: _Prin
         return True
     command, _, arg = line[1:].partition(" ")
     command = command.lower()
-    if command in ("do", "say", "story"):
+    if command in PLAYER_KINDS:
         await _reply(session.submit(arg, command), session, out)
     elif command == "continue":
         await _reply(session.continue_(), session, out)

@@ -26,6 +26,7 @@ from storyteller.session_setup import SessionParts, _pick_template, load_books
 from storyteller.story.model import Node, StorySettings
 from storyteller.story.store import StoryStore
 from storyteller.story.tree import Message
+from storyteller.textsafe import clean, safe_json
 
 __all__ = ["register"]
 
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     if args.chat is not None and not args.chat.is_file():
         raise FormatError(f"{args.chat}: no such chat file.")
     prompt = asyncio.run(_build(args))
-    print(json.dumps(prompt.to_dict(), indent=2, ensure_ascii=False) if args.json else _describe(prompt))
+    print(safe_json(prompt.to_dict(), indent=2) if args.json else clean(_describe(prompt)))
     return 0
 
 

@@ -2,15 +2,13 @@
 
 Wire it in the main parser with ``storyteller.cards.cli.register(subparsers)``. Each
 sub-command sets ``func(args) -> int``; errors are raised as ``StorytellerError`` subclasses.
-Card text printed for people passes through :func:`_plain`, which removes control characters
+Card text printed for people passes through :func:`storyteller.textsafe.clean`, which removes control characters
 (a card could otherwise send terminal escape sequences).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,17 +18,11 @@ from storyteller.cards.model import Card, ImportReport
 from storyteller.cards.reader import load_card
 from storyteller.cards.writer import card_to_v3, save_card
 from storyteller.errors import FormatError
+from storyteller.textsafe import clean, safe_json
 
 __all__ = ["register"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _plain(text: str, limit: int | None = None) -> str:
-    text = _CONTROL.sub("", text)
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+_plain = clean  # every line of card text printed for people goes through storyteller.textsafe
 
 
 def register(subparsers: Any) -> None:
@@ -113,7 +105,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         obj: dict[str, Any] = card_to_v3(card)
         if args.report:
             obj["report"] = report.model_dump(mode="json")
-        print(json.dumps(obj, ensure_ascii=False, indent=2))
+        print(safe_json(obj, indent=2))
         return 0
     for line in _summary(card, report):
         print(line)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,9 @@ from storyteller.cards.model import Card, ImportReport
 from storyteller.cards.reader import CardSource, load_card, read_bytes
 from storyteller.cards.writer import render_card
 from storyteller.errors import FormatError, StorytellerError
+from storyteller.fileio import link_new
 from storyteller.paths import get_paths
+from storyteller.textsafe import SURROGATE_NOTE
 
 __all__ = ["CARD_SUFFIXES", "LibraryEntry", "import_card", "list_cards", "safe_file_stem"]
 
@@ -71,33 +72,7 @@ def _suffix_for(buf: bytes, report: ImportReport) -> str:
 
 def _link_new(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
     """Place ``data`` under the first free ``stem (n)suffix`` name; never replaces a file."""
-    fd, tmp = tempfile.mkstemp(prefix=".import.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        for n in range(1, 10_000):
-            target = directory / (f"{stem}{suffix}" if n == 1 else f"{stem} ({n}){suffix}")
-            try:
-                os.link(tmp, target)
-                return target
-            except FileExistsError:
-                continue
-            except OSError:
-                # No hard links on this file system: exclusive create is the fallback.
-                try:
-                    with open(target, "xb") as handle:
-                        handle.write(data)
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                    return target
-                except FileExistsError:
-                    continue
-        raise FormatError(f"too many cards named {stem!r} in {directory}; rename or remove some")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    return link_new(directory, stem, suffix, data, "cards")
 
 
 def import_card(
@@ -132,6 +107,10 @@ def import_card(
     if name is not None and name.strip():
         card.name = name.strip()
         report.needs_name = False
+        suffix = ".json" if suffix == ".yaml" else suffix
+        buf = render_card(card, suffix, limits=limits)
+    elif any(line.startswith(SURROGATE_NOTE) for line in report.repaired):
+        # The original holds text no file or terminal can encode: keep the repaired card instead.
         suffix = ".json" if suffix == ".yaml" else suffix
         buf = render_card(card, suffix, limits=limits)
     folder = Path(directory) if directory is not None else get_paths().characters_dir

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ from storyteller.cards._coerce import Normaliser
 from storyteller.cards.limits import DEFAULT_LIMITS, Limits
 from storyteller.cards.model import Card, ImportReport
 from storyteller.errors import FormatError, LimitExceededError
+from storyteller.fileio import check_json_budget, read_limited
+from storyteller.textsafe import SURROGATE_NOTE, repair_surrogates
 
 __all__ = ["CardSource", "asset_path", "load_card", "parse_card_json", "read_bytes"]
 
@@ -51,25 +52,7 @@ def read_bytes(source: CardSource, limits: Limits = DEFAULT_LIMITS) -> tuple[byt
             raise LimitExceededError(f"the card is {len(source)} bytes; the limit is {limits.max_file_bytes}")
         return bytes(source), None
     path = Path(source)
-    try:
-        info = os.lstat(path)
-    except OSError as exc:
-        raise FormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if stat.S_ISLNK(info.st_mode):
-        raise FormatError(f"{path} is a symbolic link; pass the file it points to instead")
-    if not stat.S_ISREG(info.st_mode):
-        raise FormatError(f"{path} is not a regular file")
-    if info.st_size > limits.max_file_bytes:
-        raise LimitExceededError(f"{path} is {info.st_size} bytes; the limit for a card is {limits.max_file_bytes}")
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(limits.max_file_bytes + 1)
-    except OSError as exc:
-        raise FormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if len(data) > limits.max_file_bytes:
-        raise LimitExceededError(f"{path} grew past the limit of {limits.max_file_bytes} bytes while reading")
+    data = read_limited(path, limits.max_file_bytes, "card")
     return data, path.name
 
 
@@ -163,6 +146,7 @@ def _load_json(text: str, limits: Limits, report: ImportReport) -> Any:
     def constant(name: str) -> None:
         bad_constants.append(name)
 
+    check_json_budget(text, "the card")
     try:
         value = json.loads(text, parse_constant=constant)
     except RecursionError as exc:
@@ -172,6 +156,9 @@ def _load_json(text: str, limits: Limits, report: ImportReport) -> Any:
     if bad_constants:
         report.dropped.append(f"non-JSON numbers ({', '.join(sorted(set(bad_constants)))}) replaced by null")
     _check_depth(value, limits.max_nesting)
+    value, repaired = repair_surrogates(value)
+    if repaired:
+        report.repaired.append(f"{SURROGATE_NOTE} in {repaired} text field(s) with U+FFFD")
     return value
 
 
@@ -290,6 +277,9 @@ def _from_yaml(text: str, report: ImportReport, limits: Limits) -> Card:
     except RecursionError as exc:
         raise LimitExceededError("the YAML nests too deeply to read") from exc
     _check_depth(obj, limits.max_nesting)
+    obj, repaired = repair_surrogates(obj)
+    if repaired:
+        report.repaired.append(f"{SURROGATE_NOTE} in {repaired} text field(s) with U+FFFD")
     if not isinstance(obj, dict) or not any(isinstance(k, str) for k in obj):
         raise FormatError("the file is not a character card (YAML without a name or context)")
     obj = {str(k): v for k, v in obj.items()}

@@ -11,10 +11,12 @@ from typing import Any
 
 from storyteller.errors import FormatError
 from storyteller.lore.activation import activate, approx_tokens, seeded_rng
-from storyteller.lore.io import EXPORT_FORMATS, load_lorebook, save_lorebook
+from storyteller.fileio import link_new
+from storyteller.lore.io import EXPORT_FORMATS, dump_lorebook, load_lorebook, save_lorebook
 from storyteller.lore.model import Lorebook, Position, WorldInfoSettings
 from storyteller.lore.results import ActivationResult, ScanSources
 from storyteller.paths import get_paths
+from storyteller.textsafe import clean, safe_json
 
 __all__ = ["BUNDLED_WORLDS", "register"]
 
@@ -64,26 +66,18 @@ def _safe_name(name: str) -> str:
     return cleaned[:100]
 
 
-def _free_path(folder: Path, name: str) -> Path:
-    candidate = folder / f"{name}.json"
-    number = 2
-    while candidate.exists():
-        candidate = folder / f"{name} ({number}).json"
-        number += 1
-    return candidate
-
-
 def _cmd_import(args: argparse.Namespace) -> int:
     book, report = load_lorebook(args.path)
     name = _safe_name(args.name or book.name or args.path.stem)
     folder = get_paths().worlds_dir
     folder.mkdir(parents=True, exist_ok=True)
-    target = _free_path(folder, name)
-    book = book.model_copy(update={"name": target.stem})
-    save_lorebook(book, target)
-    print(f"imported {len(book.entries)} entries ({report.source_format}) as {target.stem!r}: {target}")
+    book = book.model_copy(update={"name": name})
+    data = (json.dumps(dump_lorebook(book), ensure_ascii=False, indent=4) + "\n").encode("utf-8")
+    # Linked into place under a free name: parallel imports never overwrite each other.
+    target = link_new(folder, name, ".json", data, "worlds")
+    print(f"imported {len(book.entries)} entries ({report.source_format}) as {clean(target.stem)!r}: {clean(target)}")
     for line in report.lines():
-        print(f"  {line}")
+        print(f"  {clean(line)}")
     return 0
 
 
@@ -93,9 +87,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         raise FormatError(f"{args.dst} already exists; pass --force to overwrite it")
     book, report = load_lorebook(args.src)
     save_lorebook(book, args.dst, fmt)
-    print(f"wrote {len(book.entries)} entries as {fmt}: {args.dst}")
+    print(f"wrote {len(book.entries)} entries as {fmt}: {clean(args.dst)}")
     for line in report.lines():
-        print(f"  {line}")
+        print(f"  {clean(line)}")
     return 0
 
 
@@ -108,7 +102,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 rows.append(f"{path.stem:<32} {len(book.entries):>5} entries  {label}")
             except FormatError as exc:
                 rows.append(f"{path.stem:<32} unreadable ({exc})  {label}")
-    print("\n".join(rows) if rows else "no worlds yet; import one with: storyteller lore import FILE")
+    print(clean("\n".join(rows)) if rows else "no worlds yet; import one with: storyteller lore import FILE")
     return 0
 
 
@@ -201,9 +195,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         dry_run=True,
     )  # fmt: skip
     if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        print(safe_json(result.to_json(), indent=2))
     else:
-        print(format_trace(result, show_all=args.all))
+        print(clean(format_trace(result, show_all=args.all)))
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from storyteller.errors import FormatError, LimitExceededError
-from storyteller.fileio import atomic_write
+from storyteller.fileio import atomic_write, check_json_budget, read_limited
 from storyteller.lore._foreign import read_kobold_lite, read_novelai
 from storyteller.lore._formats import (
     from_character_book,
@@ -17,6 +17,7 @@ from storyteller.lore._formats import (
     write_sillytavern,
 )
 from storyteller.lore.model import ImportReport, Lorebook
+from storyteller.textsafe import SURROGATE_NOTE, repair_surrogates
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -88,19 +89,10 @@ def load_lorebook(path: str | Path) -> tuple[Lorebook, ImportReport]:
         LimitExceededError: Larger than ``MAX_FILE_BYTES``.
     """
     path = Path(path)
+    raw = read_limited(path, MAX_FILE_BYTES, "lorebook")
+    check_json_budget(raw, path.name)
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise FormatError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if size > MAX_FILE_BYTES:
-        raise LimitExceededError(
-            f"{path.name} is {size / 1048576:.1f} MiB; lorebooks are limited to {MAX_FILE_BYTES // 1048576} MiB"
-        )
-    try:
-        raw = path.read_bytes()
         text = raw.decode("utf-8-sig")
-    except OSError as exc:
-        raise FormatError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise FormatError(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
@@ -109,7 +101,14 @@ def load_lorebook(path: str | Path) -> tuple[Lorebook, ImportReport]:
         raise FormatError(f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     except RecursionError:
         raise LimitExceededError(f"{path.name}: JSON nested too deeply") from None
-    return parse_lorebook(data, _stem(path))
+    try:
+        data, repaired = repair_surrogates(data)
+    except RecursionError:
+        raise LimitExceededError(f"{path.name}: JSON nested too deeply") from None
+    book, report = parse_lorebook(data, _stem(path))
+    if repaired:
+        report.repaired.append(f"{SURROGATE_NOTE} in {repaired} text field(s) with U+FFFD")
+    return book, report
 
 
 def _stem(path: Path) -> str:

@@ -103,10 +103,19 @@ class Journal:
         if self._fd is None:
             raise ValueError("journal is closed")
         data = memoryview(encode_event(event))
-        while data:
-            written = os.write(self._fd, data)
-            data = data[written:]
-        os.fsync(self._fd)
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            while data:
+                written = os.write(self._fd, data)
+                data = data[written:]
+            os.fsync(self._fd)
+        except OSError:
+            # A full disk can take half a line: cut it off, so the next append starts a clean line.
+            try:
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass  # the reader sets a torn tail aside anyway
+            raise
 
     def close(self) -> None:
         """Close the file (appends made so far are already durable)."""

@@ -2,13 +2,12 @@
 
 Wire it into the main parser with ``storyteller.story.cli.register(subparsers)``. Each
 sub-command sets ``func(args) -> int``; errors are raised as ``StorytellerError`` subclasses.
-Story text printed to the terminal passes through :func:`_plain`, which removes control
+Story text printed to the terminal passes through :func:`storyteller.textsafe.clean`, which removes control
 characters (an imported chat could otherwise send terminal escape sequences).
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from pathlib import Path
@@ -17,14 +16,11 @@ from typing import Any
 from storyteller.story.convert import EXPORT_FORMATS, export_story, import_story
 from storyteller.story.store import StoryStore
 from storyteller.story.text import display_author
+from storyteller.textsafe import clean
 
 __all__ = ["register"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _plain(text: str) -> str:
-    return _CONTROL.sub("", text)
+_plain = clean  # story text printed to the terminal goes through storyteller.textsafe
 
 
 def register(subparsers: Any) -> None:

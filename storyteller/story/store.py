@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storyteller.errors import StoryError, StoryLockedError
+from storyteller.errors import StoryError, StoryLockedError, describe_os_error
 from storyteller.paths import get_paths
 from storyteller.story import _storage
 from storyteller.story._files import Journal, WriterLock, atomic_write, set_aside_torn
@@ -358,7 +358,11 @@ class Story:
         except ValueError as exc:
             raise StoryError(f"story {self.name!r}: {exc}") from None
         assert self._journal is not None
-        self._journal.append(event)
+        try:
+            self._journal.append(event)
+        except OSError as exc:
+            raise StoryError(f"story {self.name!r}: this change was not saved; "
+                             + describe_os_error(exc, "saving it")) from None
         self.tree.apply(event)
         self._since_snapshot += 1
         if self._since_snapshot >= self._store.snapshot_every:

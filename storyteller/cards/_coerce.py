@@ -1,17 +1,19 @@
 """Lenient normalisation of raw card dicts, recording every change in an ImportReport.
 
-Input from the wild has ``""`` where numbers belong, strings where lists belong, ``"0.5"``
-and ``"false"`` for numbers and booleans, CRLF line endings and ``null`` everywhere. These
-helpers turn a raw ``data`` dict into one that validates against :class:`~.model.Card`
-without surprises, and say what they did.
+Input from the wild has ``""`` where numbers belong, strings where lists belong and ``null``
+everywhere. These helpers turn a raw ``data`` dict into one that validates against
+:class:`~.model.Card` without surprises, and say what they did. What already fits the model is
+kept byte for byte and type for type: CRLF line endings stay (the prompt builder normalises
+them), and ``extensions`` is kept verbatim, SillyTavern's string ``"0.5"`` talkativeness
+included (the card's typed accessors read such values leniently).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from storyteller.cards.model import ImportReport
+from storyteller.coerce import Unreadable, to_bool, to_int, to_text
 
 __all__ = ["Normaliser"]
 
@@ -24,8 +26,6 @@ SPLIT_LIST_FIELDS = ("tags",)
 WHOLE_LIST_FIELDS = ("alternate_greetings", "group_only_greetings")
 V3_REQUIRED = ("group_only_greetings",)
 BOOK_POSITIONS = ("before_char", "after_char")
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0", ""}
 
 
 def _kind(value: Any) -> str:
@@ -43,31 +43,24 @@ class Normaliser:
     def __init__(self, report: ImportReport, *, strict_v3: bool = False) -> None:
         self.report = report
         self.strict_v3 = strict_v3
-        self._crlf: list[str] = []
         self._missing: list[str] = []
 
     # -- scalar coercions ---------------------------------------------------------------
     def text(self, value: Any, where: str) -> str:
-        """A string; numbers/bools become text, lists are joined by newlines."""
+        """A string; numbers/bools become text, lists of strings are joined by newlines."""
         if isinstance(value, str):
-            out = value
-        elif value is None:
+            return value
+        if value is None:
             return ""
-        elif isinstance(value, bool):
-            out = "true" if value else "false"
-            self.report.repaired.append(f"{where}: boolean turned into text")
-        elif isinstance(value, int | float):
-            out = str(value)
-            self.report.repaired.append(f"{where}: number turned into text")
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            out = "\n".join(value)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
             self.report.repaired.append(f"{where}: list of lines joined into one text")
-        else:
+            return "\n".join(value)
+        try:
+            out = to_text(value)
+        except Unreadable:
             self.report.dropped.append(f"{where}: expected text, got {_kind(value)}")
             return ""
-        if "\r" in out:
-            out = out.replace("\r\n", "\n").replace("\r", "\n")
-            self._crlf.append(where)
+        self.report.repaired.append(f"{where}: {'boolean' if isinstance(value, bool) else 'number'} turned into text")
         return out
 
     def text_list(self, value: Any, where: str, *, split_commas: bool) -> list[str]:
@@ -97,10 +90,7 @@ class Normaliser:
 
     def integer(self, value: Any, where: str, default: int | None) -> int | None:
         """An int; ``""``/null give the default, numeric strings and floats are converted."""
-        if isinstance(value, bool):
-            self.report.repaired.append(f"{where}: boolean turned into a number")
-            return int(value)
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             return value
         if value is None:
             return default
@@ -109,29 +99,12 @@ class Normaliser:
                 self.report.defaulted.append(f"{where}: empty; set to {default}")
             return default
         try:
-            number = float(value.strip()) if isinstance(value, str) else float(value)
-        except (TypeError, ValueError):
-            self.report.dropped.append(f"{where}: {value!r:.40} is not a number; used {default}")
-            return default
-        if not math.isfinite(number):
+            number = to_int(value, truncate=True, allow_bool=True)
+        except Unreadable:
             self.report.dropped.append(f"{where}: {value!r:.40} is not a finite number; used {default}")
             return default
-        self.report.repaired.append(f"{where}: {value!r:.40} turned into the number {int(number)}")
-        return int(number)
-
-    def number(self, value: Any, where: str) -> float | None:
-        """A float from a number or numeric string; ``None`` when unusable."""
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value) if math.isfinite(value) else None
-        if isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                return None
-            if math.isfinite(number):
-                self.report.repaired.append(f"{where}: text {value!r:.20} turned into a number")
-                return number
-        return None
+        self.report.repaired.append(f"{where}: {value!r:.40} turned into the number {number}")
+        return number
 
     def boolean(self, value: Any, where: str, default: bool | None) -> bool | None:
         """A bool; ``"false"``/``"0"``/``"no"`` and friends are understood."""
@@ -139,17 +112,13 @@ class Normaliser:
             return value
         if value is None:
             return default
-        if isinstance(value, int | float):
-            self.report.repaired.append(f"{where}: number turned into a boolean")
-            return bool(value)
-        if isinstance(value, str):
-            low = value.strip().lower()
-            if low in _TRUE or low in _FALSE:
-                result = low in _TRUE
-                self.report.repaired.append(f"{where}: text {value!r:.20} turned into {result}")
-                return result
-        self.report.dropped.append(f"{where}: {value!r:.40} is not a boolean; used {default}")
-        return default
+        try:
+            result = to_bool(value)
+        except Unreadable:
+            self.report.dropped.append(f"{where}: {value!r:.40} is not a boolean; used {default}")
+            return default
+        self.report.repaired.append(f"{where}: {value!r:.20} turned into {result}")
+        return result
 
     def mapping(self, value: Any, where: str) -> dict[str, Any]:
         """A dict; anything else becomes ``{}``."""
@@ -206,32 +175,8 @@ class Normaliser:
         return seconds
 
     def extensions(self, value: Any) -> dict[str, Any]:
-        """Keep every key; give SillyTavern's typed keys their types."""
-        ext = dict(self.mapping(value, "extensions"))
-        if "talkativeness" in ext:
-            number = self.number(ext["talkativeness"], "extensions.talkativeness")
-            if number is None:
-                self.report.dropped.append(
-                    f"extensions.talkativeness: {ext['talkativeness']!r:.20} is not a number"
-                )
-                del ext["talkativeness"]
-            else:
-                ext["talkativeness"] = number
-        if "fav" in ext:
-            ext["fav"] = self.boolean(ext["fav"], "extensions.fav", False)
-        if "world" in ext and not isinstance(ext["world"], str):
-            ext["world"] = self.text(ext["world"], "extensions.world")
-        if "depth_prompt" in ext:
-            dp = self.mapping(ext["depth_prompt"], "extensions.depth_prompt")
-            if dp:
-                dp = dict(dp)
-                dp["prompt"] = self.text(dp.get("prompt"), "extensions.depth_prompt.prompt")
-                dp["depth"] = self.integer(dp.get("depth"), "extensions.depth_prompt.depth", 4)
-                dp["role"] = self.text(dp.get("role", "system"), "extensions.depth_prompt.role") or "system"
-                ext["depth_prompt"] = dp
-            else:
-                del ext["depth_prompt"]
-        return ext
+        """Every key verbatim: values are the card author's, typed or not (see the Card accessors)."""
+        return dict(self.mapping(value, "extensions"))
 
     def assets(self, value: Any) -> list[dict[str, Any]]:
         """V3 assets; entries that are not objects are dropped."""
@@ -339,13 +284,10 @@ class Normaliser:
         return None
 
     def finish(self, *, announce_missing: bool = True) -> None:
-        """Write the aggregated messages (missing fields, CRLF) into the report."""
+        """Write the aggregated message about missing fields into the report."""
         if self._missing and announce_missing:
             self.report.defaulted.append(f"missing fields set to defaults: {', '.join(self._missing)}")
-        if self._crlf:
-            shown = ", ".join(self._crlf[:6]) + (f" and {len(self._crlf) - 6} more" if len(self._crlf) > 6 else "")
-            self.report.repaired.append(f"CRLF line endings normalised to LF in {shown}")
-        self._missing, self._crlf = [], []
+        self._missing = []
 
 
 _KNOWN_CARD_KEYS = frozenset(

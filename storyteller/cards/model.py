@@ -1,9 +1,12 @@
 """The character card model: a superset of Character Card V3, plus the import report.
 
-The models hold *normalised* data: the readers in :mod:`storyteller.cards.io` coerce and
-repair raw input first (see :mod:`storyteller.cards._coerce`) and record what they changed in
-an :class:`ImportReport`. Unknown keys are kept everywhere (``extra="allow"``), and every
-``extensions`` dict is kept verbatim apart from SillyTavern's few typed keys.
+The models hold *normalised* data: the readers in :mod:`storyteller.cards.reader` repair raw
+input that does not fit the model first (see :mod:`storyteller.cards._coerce`) and record what
+they changed in an :class:`ImportReport`. What fits is kept as written: text byte for byte (CRLF
+included; the prompt builder normalises line endings), unknown keys everywhere
+(``extra="allow"``) and every ``extensions`` dict verbatim, typed or not. The accessors
+(:attr:`Card.talkativeness`, :attr:`Card.depth_prompt`...) read SillyTavern's loosely typed
+values (``"0.5"``, ``"2"``) without changing the stored card.
 
 ``model_dump()`` of each model gives exactly the spec shape: fields the spec marks optional
 are left out while they are ``None``; unknown keys are written back as they came.
@@ -15,6 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_serializer
 
+from storyteller.coerce import Unreadable, to_float, to_int, to_text
 from storyteller.importing import ImportReport as BaseImportReport
 
 __all__ = ["Asset", "BookEntry", "Card", "CharacterBook", "ImportReport"]
@@ -181,9 +185,11 @@ class Card(BaseModel):
 
     @property
     def talkativeness(self) -> float:
-        """SillyTavern's group-chat talkativeness (0..1), default 0.5."""
-        value = self.extensions.get("talkativeness")
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.5
+        """SillyTavern's group-chat talkativeness (0..1), default 0.5; ``"0.5"`` is read too."""
+        try:
+            return min(1.0, max(0.0, float(to_float(self.extensions.get("talkativeness")))))
+        except Unreadable:
+            return 0.5
 
     @property
     def world(self) -> str | None:
@@ -193,9 +199,26 @@ class Card(BaseModel):
 
     @property
     def depth_prompt(self) -> dict[str, Any] | None:
-        """SillyTavern's Character's Note ``{prompt, depth, role}``, if set."""
+        """SillyTavern's Character's Note as ``{prompt: str, depth: int, role: str}``, if set.
+
+        Read leniently (``"depth": "2"`` is depth 2, a missing role is ``system``); the stored
+        ``extensions.depth_prompt`` is not changed.
+        """
         value = self.extensions.get("depth_prompt")
-        return value if isinstance(value, dict) else None
+        if not isinstance(value, dict):
+            return None
+        out = dict(value)
+        try:
+            out["prompt"] = to_text(value.get("prompt"))
+        except Unreadable:
+            out["prompt"] = ""
+        try:
+            out["depth"] = to_int(value.get("depth"), truncate=True)
+        except Unreadable:
+            out["depth"] = 4
+        role = value.get("role")
+        out["role"] = role if isinstance(role, str) and role else "system"
+        return out
 
 
 class ImportReport(BaseImportReport):

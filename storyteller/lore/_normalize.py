@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from storyteller.coerce import Unreadable, same, to_bool, to_float, to_int, to_text, to_text_list
 from storyteller.errors import FormatError, LimitExceededError
 from storyteller.lore._keys import MAX_KEY_CHARS, check_key
 from storyteller.lore.model import ImportReport, Position, Role, SelectiveLogic, WorldEntry
@@ -18,9 +19,6 @@ from storyteller.lore.model import ImportReport, Position, Role, SelectiveLogic,
 __all__ = ["EntryNormalizer"]
 
 MAX_KEYS_PER_ENTRY = 500
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off", ""}
 
 # alias -> (kind, default); the order is SillyTavern's template order.
 _FIELDS: dict[str, tuple[str, Any]] = {
@@ -72,10 +70,6 @@ _POSITION_NAMES = {"before_char": 0, "after_char": 1}
 _ROLE_NAMES = {"system": 0, "user": 1, "assistant": 2}
 
 
-class _Bad(Exception):
-    """A value that cannot be coerced to its field's type."""
-
-
 class EntryNormalizer:
     """Turns raw SillyTavern-shaped entry dicts into entries, filling one report.
 
@@ -119,13 +113,13 @@ class EntryNormalizer:
                 continue
             try:
                 fixed = _coerce(kind, value)
-            except _Bad:
+            except Unreadable:
                 self.report.repaired.append(
                     f"{where}: {alias}={_short(value)} is not a valid {kind}; using {default!r}"
                 )
                 data[alias] = _fresh(default)
                 continue
-            if not _same(fixed, value):
+            if not same(fixed, value):
                 self.report.repaired.append(f"{where}: {alias}={_short(value)} read as {fixed!r}")
             data[alias] = fixed
         for name, value in raw.items():
@@ -184,30 +178,25 @@ def _fresh(default: Any) -> Any:
     return list(default) if isinstance(default, list) else dict(default) if isinstance(default, dict) else default
 
 
-def _same(fixed: Any, value: Any) -> bool:
-    return type(fixed) is type(value) and fixed == value
-
-
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _coerce(kind: str, value: Any) -> Any:  # noqa: C901 - one flat dispatch reads best here
+    """Read ``value`` as a field of ``kind`` (see ``_FIELDS``); raises ``Unreadable``."""
     if kind in ("bool", "optbool"):
-        return _bool(value) if value is not None else None
+        return to_bool(value, any_number=False) if value is not None else None
     if kind in ("int", "optint"):
-        return _int(value) if value is not None else None
+        return to_int(value) if value is not None else None
     if kind == "float":
-        return _float(value)
+        return to_float(value)
     if kind == "str":
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise _Bad
+        if isinstance(value, bool):
+            raise Unreadable(value)
+        return to_text(value)
     if kind == "strlist":
-        return _strlist(value)
+        return to_text_list(value, split_commas=True)
     if kind == "position":
         if isinstance(value, str) and value.strip().lower() in _POSITION_NAMES:
             return _POSITION_NAMES[value.strip().lower()]
@@ -219,92 +208,19 @@ def _coerce(kind: str, value: Any) -> Any:  # noqa: C901 - one flat dispatch rea
             return _ROLE_NAMES[value.strip().lower()]
         return _enum(value, Role)
     if kind == "delay_rec":
-        if isinstance(value, bool):
-            return int(value)
-        number = _int(value)
+        number = to_int(value, allow_bool=True)
         if number < 0:
-            raise _Bad
+            raise Unreadable(value)
         return number
-    if kind == "filter":
-        if value is None or isinstance(value, dict):
+    if kind in ("filter", "dict"):
+        if isinstance(value, dict) or (kind == "filter" and value is None):
             return value
-        raise _Bad
-    if kind == "dict":
-        if isinstance(value, dict):
-            return value
-        raise _Bad
+        raise Unreadable(value)
     raise AssertionError(kind)
 
 
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-    raise _Bad
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise _Bad
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise _Bad from None
-        if number.is_integer():
-            return int(number)
-    raise _Bad
-
-
-def _float(value: Any) -> float | int:
-    if isinstance(value, bool):
-        raise _Bad
-    if isinstance(value, (int, float)):
-        if value != value:  # NaN
-            raise _Bad
-        return value
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise _Bad from None
-        if number != number:
-            raise _Bad
-        return int(number) if number.is_integer() else number
-    raise _Bad
-
-
 def _enum(value: Any, enum: type) -> int:
-    number = _int(value)
+    number = to_int(value)
     if number not in {m.value for m in enum}:
-        raise _Bad
+        raise Unreadable(value)
     return number
-
-
-def _strlist(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, list):
-        out = []
-        for item in value:
-            if isinstance(item, str):
-                out.append(item)
-            elif isinstance(item, (int, float)) and not isinstance(item, bool):
-                out.append(str(item))
-            elif item is None:
-                continue
-            else:
-                raise _Bad
-        return out
-    raise _Bad

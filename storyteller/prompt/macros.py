@@ -84,8 +84,11 @@ class MacroContext:
 def expand_names(text: str, char: str, user: str) -> str:
     """Replace only ``{{char}}``, ``{{user}}``, ``<USER>``, ``<BOT>`` and ``<CHAR>``.
 
-    Used for history messages: deterministic, so their token counts can be cached.
+    Used for history messages: deterministic, so their token counts can be cached. CRLF and
+    lone CR line endings become LF, as in :func:`expand_macros`.
     """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "{{" not in text and "<" not in text:
         return text
 
@@ -288,10 +291,12 @@ def expand_macros(text: str, ctx: MacroContext, *, max_passes: int = MAX_PASSES)
         max_passes: Nesting depth limit.
 
     Returns:
-        The expanded text.
+        The expanded text, with CRLF and lone CR line endings turned into LF.
     """
     if not text:
         return text
+    # Cards keep their authors' CRLF line endings; the model sees plain newlines.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace(_OPEN, "").replace(_CLOSE, "").replace(_TRIM, "")
     text = _LEGACY.sub(lambda m: ctx.user if m.group(1).lower() == "user" else ctx.char, text)
     if "{{" not in text:

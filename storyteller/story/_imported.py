@@ -1,4 +1,7 @@
-"""Lenient readers for values found in other programs' files, and the neutral import result."""
+"""The neutral result of a chat import, and the dates SillyTavern and TavernAI write.
+
+Values of the wrong type are read with :mod:`storyteller.coerce`, like every importer's.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 
 from storyteller.story.model import ImportReport, Node, StorySettings
 
-__all__ = ["ImportedStory", "as_bool", "as_int", "as_text", "parse_date"]
+__all__ = ["ImportedStory", "display_date", "parse_date"]
 
 
 @dataclass
@@ -29,50 +32,6 @@ class ImportedStory:
     settings: StorySettings = field(default_factory=StorySettings)
     report: ImportReport = field(default_factory=ImportReport)
     title: str = "imported"
-
-
-def as_bool(value: Any, default: bool = False) -> tuple[bool, bool]:
-    """Read a boolean written as a bool, a number or a string; returns ``(value, repaired)``."""
-    if isinstance(value, bool):
-        return value, False
-    if value is None:
-        return default, False
-    if isinstance(value, (int, float)):
-        return bool(value), True
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in ("true", "1", "yes", "on"):
-            return True, True
-        if low in ("false", "0", "no", "off", ""):
-            return False, True
-    return default, True
-
-
-def as_int(value: Any) -> int | None:
-    """Read an integer written as a number or a numeric string; ``None`` when it is neither."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(float(value.strip()))
-        except ValueError:
-            return None
-    return None
-
-
-def as_text(value: Any) -> str:
-    """Read text; numbers become their string form, ``None`` the empty string."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 _HUMANIZED = re.compile(

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from storyteller.errors import FormatError, LimitExceededError
-from storyteller.story._coerce import ImportedStory
+from storyteller.story._imported import ImportedStory
 from storyteller.story._files import atomic_write
 from storyteller.story.kobold import export_kobold, import_kobold
 from storyteller.story.model import ImportReport

@@ -16,8 +16,9 @@ import json
 import re
 from typing import Any
 
+from storyteller.coerce import as_int, as_text
 from storyteller.errors import FormatError
-from storyteller.story._coerce import ImportedStory, as_int, as_text
+from storyteller.story._imported import ImportedStory
 from storyteller.story.model import AUTHOR_NARRATOR, AUTHOR_USER, Node, StorySettings
 from storyteller.story.tree import StoryTree
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from storyteller.coerce import as_bool, as_int, as_text
 from storyteller.errors import FormatError
-from storyteller.story._coerce import ImportedStory, as_bool, as_int, as_text, display_date, parse_date
+from storyteller.story._imported import ImportedStory, display_date, parse_date
 from storyteller.story.model import AUTHOR_NARRATOR, AUTHOR_USER, KIOSK_PREFIX, Node, StorySettings
 from storyteller.story.tree import StoryTree
 

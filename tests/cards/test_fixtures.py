@@ -21,6 +21,15 @@ def cards_dir(shared_fixtures: Path) -> Path:
     return shared_fixtures / "cards"
 
 
+def _raw_card(path: Path) -> dict:
+    """The card's JSON as its file holds it (the ccv3 chunk first, as SillyTavern reads a PNG)."""
+    data = path.read_bytes()
+    if path.suffix == ".png":
+        chunks = read_card_chunks(data, DEFAULT_LIMITS, ImportReport())
+        return json.loads(base64.b64decode(chunks.ccv3 if chunks.ccv3 is not None else chunks.chara))
+    return json.loads(data)
+
+
 @pytest.mark.parametrize("filename", sorted(CARD_FILES))
 def test_fixture_imports_with_expected_name_greetings_and_book(cards_dir: Path, filename: str) -> None:
     name, alternates, book_entries = CARD_FILES[filename]
@@ -34,7 +43,8 @@ def test_fixture_imports_with_expected_name_greetings_and_book(cards_dir: Path, 
         assert card.character_book is not None
         assert len(card.character_book.entries) == book_entries
     assert not report.needs_name
-    assert "\r" not in card.description + card.mes_example + card.first_mes
+    raw = json.dumps(_raw_card(cards_dir / filename), ensure_ascii=False)
+    assert ("\\r" in raw) == ("\r" in card.description + card.mes_example + card.first_mes)
 
 
 @pytest.mark.parametrize("filename", sorted(CARD_FILES))
@@ -69,12 +79,13 @@ def test_png_and_json_of_the_same_card_agree(cards_dir: Path) -> None:
 
 def test_seraphina_details(cards_dir: Path) -> None:
     card, report = load_card(cards_dir / "default_Seraphina.png")
-    assert card.extensions == {"talkativeness": 0.5, "fav": False, "world": "Eldoria"}
+    # Kept as SillyTavern wrote it: a string talkativeness, CRLF in the description.
+    assert card.extensions == {"talkativeness": "0.5", "fav": False, "world": "Eldoria"}
     assert card.world == "Eldoria" and card.talkativeness == 0.5
     assert card.creator_notes.startswith("ST Default Bot contest winner")
     assert "\u2014" in card.description
-    assert any("talkativeness" in line for line in report.repaired)
-    assert any("CRLF" in line for line in report.repaired)
+    assert "\r\n" in card.description
+    assert not any("talkativeness" in line or "CRLF" in line for line in report.lines())
     book = card.character_book
     assert book is not None and book.name == "Eldoria"
     first = book.entries[0]

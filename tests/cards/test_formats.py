@@ -113,7 +113,8 @@ def test_pygmalion_and_v1() -> None:
     v1 = {"name": "Vee", "first_mes": "yo", "creatorcomment": "Creator's notes go here.",
           "talkativeness": "0.7", "fav": "false"}
     card, report = load_card(json.dumps(v1).encode())
-    assert card.creator_notes == "" and card.extensions == {"talkativeness": 0.7, "fav": False}
+    assert card.creator_notes == "" and card.extensions == {"talkativeness": "0.7", "fav": "false"}
+    assert card.talkativeness == 0.7
 
 
 def test_oobabooga_yaml() -> None:
@@ -134,14 +135,17 @@ def test_lenient_coercion_is_reported() -> None:
             "creation_date": "1700000000000", "x_unknown": {"a": 1}}
     card, report = load_card(json.dumps(v2_card("Loose", **data)).encode())
     assert card.alternate_greetings == ["only one"] and card.tags == ["a", "b"] and card.creator == "7"
-    assert card.extensions["talkativeness"] == 0.5 and card.extensions["fav"] is False
+    # extensions stay as written; the accessors read them leniently.
+    assert card.extensions["talkativeness"] == "0.5" and card.extensions["fav"] == "false"
+    assert card.extensions["depth_prompt"] == {"prompt": "p", "depth": "2"}
+    assert card.talkativeness == 0.5
     assert card.depth_prompt == {"prompt": "p", "depth": 2, "role": "system"}
     assert card.creation_date == 1700000000
     assert card.model_dump()["x_unknown"] == {"a": 1}
     book = card.character_book
     assert book is not None and book.scan_depth is None
     entry = book.entries[0]
-    assert entry.keys == ["k1", "k2"] and entry.content == "c\nd" and entry.enabled is False
+    assert entry.keys == ["k1", "k2"] and entry.content == "c\r\nd" and entry.enabled is False
     assert entry.insertion_order == 100 and entry.position == "after_char"
     dumped = entry.model_dump()
     assert dumped["mystery"] == "kept"

@@ -71,7 +71,8 @@ def test_cli_import_list_inspect_convert(shared_fixtures: Path, tmp_path: Path,
     out = json.loads(capsys.readouterr().out)
     assert out["spec"] == "chara_card_v3" and out["spec_version"] == "3.0"
     assert out["data"]["name"] == "Seraphina" and len(out["data"]["character_book"]["entries"]) == 4
-    assert out["report"]["source_format"] == "png/chara/v2" and out["report"]["repaired"]
+    assert out["report"]["source_format"] == "png/chara/v2" and not out["report"]["repaired"]
+    assert out["data"]["extensions"]["talkativeness"] == "0.5" and "\r\n" in out["data"]["description"]
 
     assert run(["card", "inspect", str(cards / "Aqua.png")]) == 0
     human = capsys.readouterr().out

@@ -1,12 +1,16 @@
 # The two commands of the README.
 .PHONY: run test bench
 
+# GPU=cuda|vulkan|metal|cpu chooses the engine's GPU backend (default: CUDA when nvcc and an
+# NVIDIA GPU are found, Metal on Apple silicon, else the CPU).
+GPU ?=
+
 run:  ## install everything, then start storyteller on the bundled default model
-	@bash scripts/setup.sh run
+	@GPU=$(GPU) bash scripts/setup.sh run
 	@.venv/bin/storyteller
 
 test:  ## install everything, then run the whole test suite
-	@bash scripts/test.sh
+	@GPU=$(GPU) bash scripts/test.sh
 
 bench:  ## run the benchmarks and write their results
 	@bash scripts/setup.sh test

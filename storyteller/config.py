@@ -136,6 +136,30 @@ class MemorySettings(_Section):
     """Most summaries written after one reply (a long imported story catches up over turns)."""
 
 
+class MemorySettings(_Section):
+    """Long-term memory: summaries of history that left the context, and pinned facts."""
+
+    enabled: bool = True
+    """Write summaries as history is about to leave the context, and send them and the pins."""
+    position: Literal["before_history", "top"] = "before_history"
+    """Where memory goes: after the story string, just before the history (it changes only when
+    history is trimmed, so the engine's cache survives), or at the very top."""
+    summary_share: float = Field(default=0.2, ge=0.0, le=0.8)
+    """Share of the prompt room (context minus the reply) summaries may use."""
+    pinned_share: float = Field(default=0.1, ge=0.0, le=0.8)
+    """Share of the prompt room pinned facts are meant to stay within (they are always sent)."""
+    span_messages: int = Field(default=8, ge=2, le=64)
+    """Messages one summary covers."""
+    lookahead_messages: int = Field(default=16, ge=0, le=256)
+    """Summarise this many messages ahead of the trim point, so a summary is ready when they leave."""
+    keep_recent: int = Field(default=8, ge=2, le=256)
+    """Never summarise the newest messages (they are still being swiped and edited)."""
+    summary_tokens: int = Field(default=120, ge=16, le=1024)
+    """Most tokens the model may write for one summary."""
+    jobs_per_turn: int = Field(default=3, ge=1, le=64)
+    """Most summaries written after one reply (a long imported story catches up over turns)."""
+
+
 class Settings(BaseSettings):
     """All settings."""
 
@@ -152,6 +176,8 @@ class Settings(BaseSettings):
     """Remote servers (koboldcpp, OpenAI-compatible)."""
     sampling: Sampling = Field(default_factory=Sampling)
     """Default sampler settings."""
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    """Scene summaries and pinned facts."""
     memory: MemorySettings = Field(default_factory=MemorySettings)
     """Scene summaries and pinned facts."""
 

@@ -18,6 +18,7 @@ from storyteller.prompt.model import (
     Persona,
     Prompt,
     PromptTooLongError,
+    Recall,
     Segment,
     WorldInfoInsert,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "PromptBuilder",
     "PromptOptions",
     "PromptTooLongError",
+    "Recall",
     "Segment",
     "StopFilter",
     "TemplateLibrary",

@@ -399,3 +399,15 @@ def tail(inp: Inputs) -> list[Piece]:
     elif inp.target == "messages":
         out.append(Piece("reply_header", "template", inp.template.assistant_prefix, role="assistant"))
     return out
+
+
+def recall_piece(inp: Inputs, kind: str, source: str, content: str, number: int) -> Piece:
+    """A pinned fact or a summary: ``[Pinned: ...]`` / ``[Summary: ...]``, a system turn when wrapped."""
+    label = "Pinned" if kind == "pinned" else "Summary"
+    line = f"[{label}: {content.strip()}]"
+    if (inp.mode in ("story", "adventure") and inp.target == "text") or not inp.wrapped:
+        text = line + "\n"
+    else:
+        text = inp.template.turn("system", line)
+    base = 60_000 if kind == "pinned" else 70_000
+    return Piece(kind, source, text, role="system", content=line, msg=base + number)

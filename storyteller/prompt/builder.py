@@ -34,6 +34,7 @@ from storyteller.prompt.model import (
     Persona,
     Prompt,
     PromptTooLongError,
+    Recall,
     Segment,
     WorldInfoInsert,
 )
@@ -136,6 +137,7 @@ class PromptBuilder:
         last_user_time: datetime | None = None,
         rng: random.Random | None = None,
         options: PromptOptions | None = None,
+        recall: Recall | None = None,
     ) -> Prompt:
         """Assemble the prompt for the next reply.
 
@@ -152,6 +154,7 @@ class PromptBuilder:
             last_user_time: When the user last wrote, for ``{{idle_duration}}``.
             rng: Randomness for ``{{random}}``/``{{roll}}``.
             options: Overrides this builder's options for one build.
+            recall: Pinned facts and summaries of trimmed history (``storyteller.memory``).
 
         Raises:
             PromptTooLongError: The fixed parts, or the newest message, do not fit.
@@ -162,6 +165,9 @@ class PromptBuilder:
             authors_note, variables, user_input, now, last_user_time, rng,
         )
         available = opts.context_length - opts.reply_tokens - opts.margin_tokens - opts.bos_tokens
+        pinned = [_render.recall_piece(state.inputs, "pinned", source, text, number)
+                  for number, (source, text) in enumerate(recall.pinned if recall else ())]
+        available -= await self._count(pinned)
         constant = [w for w in state.selected_wi if w.constant]
         optional = sorted((w for w in state.selected_wi if not w.constant), key=lambda w: -w.order)
 
@@ -193,8 +199,8 @@ class PromptBuilder:
             gone = chosen.pop()  # boundary effects made it too big: drop the least important
             state.dropped.append(f"world info {gone.source or gone.content[:30]!r} (no room)")
         room = available - fixed.total
-        kept = await self._select_history(state, room, opts)
-        room -= sum(p.tokens for p in kept)
+        kept, summaries = await self._select_with_summaries(state, room, opts, recall)
+        room -= sum(p.tokens for p in kept) + sum(p.tokens for p in summaries)
         shown_examples = []
         trimmed = bool(kept) and kept[0].index > 0
         for piece in fixed.examples:
@@ -207,13 +213,55 @@ class PromptBuilder:
                 state.dropped.append(f"example block {piece.index + 1} ({piece.tokens} tokens)")
                 room = -1  # keep the examples that fit as a prefix, in order
         while True:
-            ordered = fixed.head + shown_examples + fixed.start + self._interleave(kept, fixed.depth) + fixed.tail
+            if recall is not None and recall.position == "top":
+                ordered = pinned + summaries + fixed.head + shown_examples + fixed.start
+            else:
+                ordered = fixed.head + pinned + shown_examples + summaries + fixed.start
+            ordered += self._interleave(kept, fixed.depth) + fixed.tail
             whole = await self._whole_if_glued(ordered, opts)
             if whole is None or whole <= available or len(kept) <= 1:
                 break
             gone = kept.pop(0)  # parts glued mid-word tokenised longer together: drop the oldest
             state.dropped.append(f"message history:{gone.index} (joined text was longer than its parts)")
-        return self._finish(ordered, state, opts, whole)
+        prompt = self._finish(ordered, state, opts, whole)
+        if recall is not None and recall.pinned_budget and sum(p.tokens for p in pinned) > recall.pinned_budget:
+            prompt.warnings.append(f"pinned facts use {sum(p.tokens for p in pinned)} tokens, over their budget "
+                                   f"of {recall.pinned_budget}: unpin some (/memory lists them)")
+        return prompt
+
+    async def _select_with_summaries(self, state: _State, room: int, opts: PromptOptions,
+                                     recall: Recall | None) -> tuple[list[Piece], list[Piece]]:
+        """History that fits, and the summaries standing for what was trimmed.
+
+        Summaries take room from history, which may trim more of it, which may call for more
+        summaries: room is set aside for them until it covers what they need (a few rounds, as
+        the summaries have their own budget).
+        """
+        if recall is None or recall.summaries is None:
+            return await self._select_history(state, room, opts), []
+        reserve = 0
+        for _ in range(6):
+            try:
+                kept = await self._select_history(state, room - reserve, opts)
+            except PromptTooLongError:
+                if not reserve:
+                    raise
+                state.dropped.append("summaries (the newest message needs their room)")
+                return await self._select_history(state, room, opts), []
+            trimmed = kept[0].index if kept else len(state.inputs.history)
+            pieces = [_render.recall_piece(state.inputs, "summary", source, text, number)
+                      for number, (source, text) in enumerate(recall.summaries(trimmed))]
+            need = await self._count(pieces)
+            while pieces and need > recall.summary_budget:
+                gone = pieces.pop(0)
+                need -= gone.tokens
+                state.dropped.append(f"summary {gone.source} ({gone.tokens} tokens, over the summary budget)")
+            if need <= reserve:
+                break
+            reserve = need
+        while pieces and sum(p.tokens for p in pieces) > reserve:
+            state.dropped.append(f"summary {pieces.pop(0).source} (no room)")
+        return kept, pieces
 
     async def _whole_if_glued(self, ordered: list[Piece], opts: PromptOptions) -> int | None:
         """The whole text's count when pieces join mid-word (story text), else ``None``.

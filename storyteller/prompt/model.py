@@ -8,6 +8,7 @@ them. The output is a :class:`Prompt`: the text (or chat messages) the model see
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ __all__ = [
     "Persona",
     "Prompt",
     "PromptTooLongError",
+    "Recall",
     "Segment",
     "WorldInfoInsert",
     "WorldInfoPosition",
@@ -140,6 +142,27 @@ class AuthorsNote:
     interval: int = 1
     role: Role = "system"
     position: Literal["in_chat", "after_story_string", "before_story_string"] = "in_chat"
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """Long-term memory for one build: pinned facts and the summaries of trimmed history.
+
+    Attributes:
+        pinned: ``(source, text)`` facts, always sent (counted with the fixed parts).
+        summaries: Given how many of the oldest history messages were trimmed, the
+            ``(source, text)`` summaries that stand for them, oldest first.
+        summary_budget: Most tokens the summaries may use (the oldest go first past it).
+        pinned_budget: Tokens the pinned facts are meant to stay within (a warning past it).
+        position: ``before_history`` (after the story string, where it only changes when
+            history is trimmed) or ``top`` (before everything, as SillyTavern's "before prompt").
+    """
+
+    pinned: tuple[tuple[str, str], ...] = ()
+    summaries: Callable[[int], Sequence[tuple[str, str]]] | None = None
+    summary_budget: int = 0
+    pinned_budget: int = 0
+    position: Literal["before_history", "top"] = "before_history"
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,8 @@ META = "story.json"
 LOCK = "lock"
 JOURNAL = "journal.jsonl"
 SNAPSHOTS = "snapshots"
+BRANCH_SIDECARS = ("memory.json",)
+"""Files kept next to a story that a branch starts with a copy of (summaries and pins)."""
 ARCHIVE = "journals"
 SNAPSHOT_FORMAT = "storyteller-story-snapshot"
 _SNAP_RE = re.compile(r"^snapshot-(\d+)\.json$")

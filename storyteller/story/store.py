@@ -460,6 +460,10 @@ class StoryStore:
         for node in copied:
             if story.is_hidden(node.id):
                 new.hide(node.id)
+        for name in _storage.BRANCH_SIDECARS:
+            source = story.folder / name
+            if source.is_file() and not source.is_symlink():
+                atomic_write(new.folder / name, source.read_bytes())  # a copy: the branch's own from now on
         return new
 
     def delete(self, name: str) -> None:

@@ -1,0 +1,193 @@
+"""Memory's pure parts on real stories: what a summary covers, and when it stops applying."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storyteller.config import MemorySettings
+from storyteller.memory import MemoryState, PathView, StoryMemory, cover, recall_for
+from storyteller.memory.store import merge_pair, spans_to_write
+from storyteller.memory.writer import clean_summary
+from storyteller.story import StorySettings, StoryStore
+
+
+@pytest.fixture
+def story(tmp_path: Path):
+    store = StoryStore(tmp_path / "stories")
+    story = store.create("tale", StorySettings(mode="adventure"))
+    for turn in range(12):
+        story.add_node(f"do thing {turn}", author="user", kind="do")
+        story.add_node(f"Thing {turn} happens.", author="Narrator", kind="generation")
+    yield story
+    story.close()
+
+
+def summarise(state: MemoryState, story, start: int, end: int, text: str = "", manual: bool = False):
+    view = PathView.of(story.messages())
+    return state.add_summary(view.keys[start:end], view.heads[start:end], text or f"summary {start}-{end}",
+                             manual=manual)
+
+
+def matching(state: MemoryState, story) -> list[tuple[int, int, str]]:
+    return [(x.start, x.end, x.summary.text) for x in state.locate(PathView.of(story.messages()).keys)]
+
+
+def test_summaries_match_their_span_and_cover_trimmed_history(story) -> None:
+    state = MemoryState()
+    summarise(state, story, 0, 8)
+    summarise(state, story, 8, 16)
+    located = state.locate(PathView.of(story.messages()).keys)
+    assert [(x.start, x.end) for x in located] == [(0, 8), (8, 16)]
+    assert [x.summary.text for x in cover(located, 16)] == ["summary 0-8", "summary 8-16"]
+    # A model summary that reaches into the window is not used: its messages are still there.
+    assert [x.summary.text for x in cover(located, 12)] == ["summary 0-8"]
+    assert cover(located, 4) == []
+
+
+def test_edit_invalidates_only_the_summary_that_covered_the_message(story) -> None:
+    state = MemoryState()
+    summarise(state, story, 0, 8)
+    summarise(state, story, 8, 16)
+    third = story.messages()[2].head
+    story.edit(third.id, "do something else entirely")
+    # Every later turn was copied with a new id, but the same text: the second summary still applies.
+    assert [m[:2] for m in matching(state, story)] == [(8, 16)]
+    story.swipe(story.messages()[2].head.id, -1)  # back to the original text
+    assert [m[:2] for m in matching(state, story)] == [(0, 8), (8, 16)]
+
+
+def test_swipe_invalidates_and_swiping_back_restores(story) -> None:
+    state = MemoryState()
+    reply = story.messages()[5].head
+    summarise(state, story, 0, 8)
+    story.select(reply.parent)
+    story.add_node("Another thing happens instead.", author="Narrator", kind="generation")
+    assert matching(state, story) == []
+    story.swipe(story.current.id, -1)
+    assert [m[:2] for m in matching(state, story)] == [(0, 8)]
+
+
+def test_undo_takes_summarised_messages_off_the_path(story) -> None:
+    state = MemoryState()
+    summarise(state, story, 16, 24)
+    story.undo()
+    assert matching(state, story) == []
+    story.redo()
+    assert [m[:2] for m in matching(state, story)] == [(16, 24)]
+
+
+def test_branch_has_its_own_memory(story, tmp_path: Path) -> None:
+    memory = StoryMemory.of(story)
+    summarise(memory.state, story, 0, 8, "the first eight")
+    memory.state.pin_fact("The key is under the blue stone.", anchor=story.messages()[3].head.id)
+    memory.save()
+    store = StoryStore(tmp_path / "stories")
+    branch = store.branch(story, story.messages()[9].head.id, "tale-2")
+    try:
+        mine = StoryMemory.of(branch)
+        assert [m[2] for m in matching(mine.state, branch)] == ["the first eight"], "the branch starts with a copy"
+        mine.state.pin_fact("Only in the branch.", anchor=None)
+        mine.save()
+        assert all(p.text != "Only in the branch." for p in StoryMemory.of(story).state.pins)
+    finally:
+        branch.close()
+
+
+def test_pins_follow_the_path_and_edits(story) -> None:
+    state = MemoryState()
+    messages = story.messages()
+    pinned = state.pin_message(messages[4].head.id)
+    fact = state.pin_fact("Mara promised to return the lantern.", anchor=messages[6].head.id)
+    whole = state.pin_fact("The story is set in Hollowmere.", anchor=None)
+
+    def active() -> list[str]:
+        msgs = story.messages()
+        view = PathView.of(msgs)
+        return [text for _pin, text in state.active_pins(view.heads, story.nodes, dict(zip(view.heads, view.texts)))]
+
+    assert active() == ["do thing 2", "Mara promised to return the lantern.", "The story is set in Hollowmere."]
+    story.edit(messages[4].head.id, "do a better thing")
+    assert active() == ["do a better thing", "Mara promised to return the lantern.", "The story is set in Hollowmere."]
+    story.select(messages[3].head.id)  # back before both anchors
+    assert active() == ["The story is set in Hollowmere."]
+    state.unpin(pinned.id)
+    state.unpin(fact.id)
+    assert [p.id for p in state.pins] == [whole.id]
+
+
+def test_manual_correction_wins_over_a_regenerated_summary(story) -> None:
+    state = MemoryState()
+    auto = summarise(state, story, 0, 8, "Bob found a sword.")
+    fixed = state.edit_summary(auto.id, "Bob found the sword of Aldric.")
+    again = summarise(state, story, 0, 8, "Bob found a stick.")
+    assert again.id == fixed.id and again.text == "Bob found the sword of Aldric." and again.manual
+    assert [s.text for s in state.summaries] == ["Bob found the sword of Aldric."]
+
+
+def test_editing_a_part_drops_the_merged_summary_made_from_it(story) -> None:
+    state = MemoryState()
+    a = summarise(state, story, 0, 8, "A.")
+    b = summarise(state, story, 8, 16, "B.")
+    view = PathView.of(story.messages())
+    state.add_summary(view.keys[0:16], view.heads[0:16], "A and B.", parts=(a.id, b.id))
+    assert [x.summary.text for x in cover(state.locate(view.keys), 16)] == ["A and B."]
+    state.edit_summary(a.id, "A, corrected.")
+    assert [x.summary.text for x in cover(state.locate(view.keys), 16)] == ["A, corrected.", "B."]
+
+
+def test_spans_wait_for_full_runs_unless_trimmed(story) -> None:
+    settings = MemorySettings(span_messages=8, keep_recent=4)
+    state = MemoryState()
+    summarise(state, story, 0, 8)
+    located = state.locate(PathView.of(story.messages()).keys)
+    assert spans_to_write(located, 24, horizon=20, trimmed=0, settings=settings) == [(8, 16)]
+    assert spans_to_write(located, 24, horizon=20, trimmed=20, settings=settings) == [(8, 16), (16, 20)]
+    assert spans_to_write(located, 24, horizon=40, trimmed=0, settings=settings) == [(8, 16)]  # keep_recent
+
+
+def test_merge_picks_the_smallest_neighbouring_pair_when_over_budget(story) -> None:
+    state = MemoryState()
+    for start in range(0, 24, 8):
+        summarise(state, story, start, start + 8, "word " * 30)
+    located = state.locate(PathView.of(story.messages()).keys)
+    words = lambda text: len(text.split())  # noqa: E731
+    assert merge_pair(located, 24, budget=500, count_tokens=words) is None
+    a, b = merge_pair(located, 24, budget=100, count_tokens=words)
+    assert (a.start, b.end) == (0, 16)
+
+
+def test_memory_file_round_trip_and_damage(story) -> None:
+    memory = StoryMemory.of(story)
+    summarise(memory.state, story, 0, 8, "kept")
+    memory.state.pin_fact("fact", anchor=None)
+    memory.save()
+    again = StoryMemory.of(story)
+    assert [s.text for s in again.state.summaries] == ["kept"] and [p.text for p in again.state.pins] == ["fact"]
+    (story.folder / "memory.json").write_text("{not json", encoding="utf-8")
+    broken = StoryMemory.of(story)
+    assert broken.state.summaries == [] and "could not be read" in broken.warnings[0]
+    assert (story.folder / "memory.json.damaged-1").read_text(encoding="utf-8") == "{not json"
+
+
+def test_read_only_memory_is_never_written(story, tmp_path: Path) -> None:
+    memory = StoryMemory(story.folder, read_only=True)
+    memory.state.pin_fact("fact", anchor=None)
+    assert memory.save() is False and not (story.folder / "memory.json").exists()
+
+
+def test_recall_lists_pins_and_summaries_for_the_path(story) -> None:
+    state = MemoryState()
+    summarise(state, story, 0, 8, "early events")
+    state.pin_fact("A fact.", anchor=None)
+    recall, view, located = recall_for(state, story.messages(), story.nodes, MemorySettings(), room=1000)
+    assert recall.pinned[0][1] == "A fact." and recall.summary_budget == 200 and recall.pinned_budget == 100
+    assert recall.summaries(8) == [(f"summary:{state.summaries[0].id}", "early events")]
+    assert recall.summaries(7) == []
+
+
+def test_clean_summary() -> None:
+    assert clean_summary("Summary: Bob met Ann. They went to the mill and") == "Bob met Ann."
+    assert clean_summary("\n\nAnn waits.\n\n\nBob leaves!") == "Ann waits.\nBob leaves!"
+    assert clean_summary("   ") == ""

@@ -89,9 +89,28 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
     """Replace ``path`` with ``data``: a temp file in the same folder, fsync, rename, fsync the folder.
 
     The folder is created when missing; the replaced file's permissions are kept (0644 for a
-    new file).
+    new file). Only a regular file is ever renamed over: a symbolic link is followed (the file
+    it points to is replaced and the link kept), and an existing target that is not a regular
+    file (a device such as ``/dev/stdout``, a FIFO, a socket) is written in place.
+
+    Returns:
+        The path written (the link's target when ``path`` is a symbolic link).
+
+    Raises:
+        IsADirectoryError: ``path`` is a folder.
     """
     path = Path(path)
+    try:
+        mode = os.stat(path).st_mode  # follows links: what would a write reach?
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"{path} is a folder, not a file")
+    if mode is not None and not stat.S_ISREG(mode):
+        _write_in_place(path, data)  # opened through the link: /dev/stdout -> /proc/self/fd/1
+        return path
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -107,6 +126,17 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
         raise
     fsync_dir(path.parent)
     return path
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    """Write to an existing device or FIFO as a shell redirection would: no rename, no create."""
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_BINARY", 0))
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def link_new(directory: Path, stem: str, suffix: str, data: bytes, what: str = "files") -> Path:

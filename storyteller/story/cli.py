@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from storyteller.fileio import atomic_write
 from storyteller.story.convert import EXPORT_FORMATS, export_story, import_story
 from storyteller.story.store import StoryStore
 from storyteller.story.text import display_author
@@ -37,7 +38,7 @@ def register(subparsers: Any) -> None:
 
     p = commands.add_parser("export", help="write a story's current path to a file")
     p.add_argument("name", metavar="NAME", help="the story's name")
-    p.add_argument("path", metavar="PATH", help="the file to write")
+    p.add_argument("path", metavar="PATH", help="the file to write, or - for standard output")
     p.add_argument("--format", choices=EXPORT_FORMATS, default=None,
                    help="st (SillyTavern .jsonl), kobold (Kobold Lite .json), md or txt "
                         "(default: from PATH's extension)")
@@ -82,11 +83,21 @@ def _cmd_show(args: Any) -> int:
 
 
 def _cmd_export(args: Any) -> int:
+    to_stdout = args.path == "-"
     path = Path(args.path)
     with StoryStore().open(args.name, read_only=True) as story:
         fmt = args.format or ("st" if path.suffix.lower() not in (".jsonl", ".json", ".md", ".markdown", ".txt") else None)
-        export_story(story, path, fmt)
-    print(f"wrote {path}")
+        fmt = fmt or {".jsonl": "st", ".json": "kobold", ".md": "md", ".markdown": "md", ".txt": "txt"}[path.suffix.lower()]
+        text = _with_memory(story, export_story(story, None, fmt), fmt)
+        if not to_stdout:
+            atomic_write(path, text.encode("utf-8"))
+    if to_stdout:
+        # Bytes, so that the file's own line endings pass through unchanged on every platform.
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.buffer.flush()
+    else:
+        print(f"wrote {path}")
     return 0
 
 
@@ -96,9 +107,30 @@ def _cmd_import(args: Any) -> int:
         print(f"imported {Path(args.path).name} ({report.source_format}): {len(story.nodes)} nodes")
         for line in report.lines():
             print(_plain(line))
+        for line in _import_memory(story):
+            print(_plain(line))
         name = story.name
     finally:
         story.close()
     sys.stdout.flush()
     print(name)
     return 0
+
+
+def _with_memory(story: Any, text: str, fmt: str) -> str:
+    """SillyTavern and Kobold Lite exports carry the story's summary (and Kobold its pins)."""
+    if fmt not in ("st", "kobold"):
+        return text
+    from storyteller.memory import StoryMemory
+    from storyteller.memory.compat import export_kobold_memory, export_sillytavern_memory
+
+    memory = StoryMemory.of(story)
+    return export_sillytavern_memory(story, memory, text) if fmt == "st" else export_kobold_memory(story, memory, text)
+
+
+def _import_memory(story: Any) -> list[str]:
+    """A SillyTavern or Kobold Lite summary in the imported file becomes one of the story's summaries."""
+    from storyteller.memory import StoryMemory
+    from storyteller.memory.compat import import_memory
+
+    return import_memory(story, StoryMemory.of(story))

@@ -47,11 +47,13 @@ def save_kv_state(llm: Any, path: Path, print_: str) -> int:
     """
     import llama_cpp
 
+    from storyteller.engines import _llama_private as private
+
     n = llm.n_tokens
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tokens = (llama_cpp.llama_token * max(n, 1))(*llm.input_ids[:n])
-    if not llama_cpp.llama_state_save_file(llm._ctx.ctx, str(tmp).encode(), tokens, n):
+    if not llama_cpp.llama_state_save_file(private.ctx(llm), str(tmp).encode(), tokens, n):
         tmp.unlink(missing_ok=True)
         raise EngineError(f"could not save the model state to {path}; check free disk space.")
     with tmp.open("rb") as fh:
@@ -70,6 +72,8 @@ def load_kv_state(llm: Any, path: Path, print_: str) -> bool:
     """
     import llama_cpp
 
+    from storyteller.engines import _llama_private as private
+
     try:
         meta = json.loads(_sidecar(path).read_text())
     except (OSError, ValueError):
@@ -79,12 +83,11 @@ def load_kv_state(llm: Any, path: Path, print_: str) -> bool:
     capacity = llm.n_ctx()
     buf = (llama_cpp.llama_token * capacity)()
     count = ctypes.c_size_t(0)
-    if not llama_cpp.llama_state_load_file(llm._ctx.ctx, str(path).encode(), buf, capacity, ctypes.byref(count)):
-        llm.n_tokens = 0
-        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+    if not llama_cpp.llama_state_load_file(private.ctx(llm), str(path).encode(), buf, capacity, ctypes.byref(count)):
+        private.clear_cache(llm)
         return False
     n = count.value
     llm.input_ids[:n] = buf[:n]
     llm.n_tokens = n
-    llm._requires_eval = True  # the saved file has no live logits
+    private.mark_logits_stale(llm)  # the saved file has no live logits
     return True

@@ -2,8 +2,14 @@
 
 ``Llama`` is not thread-safe, so every call that touches the context runs on a single dedicated
 thread behind a lock; chunks cross to asyncio through ``loop.call_soon_threadsafe``. Generation
-checks a cancel flag once per token (a stopping criterion), and prompt evaluation is done here in
-slices so that a long prompt reports progress and can be cancelled between slices.
+checks a cancel flag before every token, and prompt evaluation is done here in slices so that a
+long prompt reports progress and can be cancelled between slices.
+
+Sampling goes through a llama.cpp sampler chain built from the request's :class:`Sampling`
+(:mod:`~storyteller.engines._sampler_chain`: DRY, XTC, top-n-sigma and the rest, in llama.cpp's
+server order), and the reply loop (draw, detokenise, stop strings, evaluate) is ours rather than
+``Llama.create_completion``'s. llama-cpp-python's private internals are used only through
+:mod:`~storyteller.engines._llama_private`, which checks the installed version.
 
 Prefix reuse: llama-cpp-python keeps the evaluated tokens; a prompt that starts with them only
 evaluates the rest. We mirror its matching rule to report, per request, tokens reused and
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ctypes
 import random
 import threading
 import time
@@ -26,10 +33,12 @@ from typing import Any
 from storyteller.config import EngineSettings
 from storyteller.engines._kvcache import ReusePlan, plan_reuse
 from storyteller.engines._kvstate import fingerprint, load_kv_state, save_kv_state
+from storyteller.engines._stops import StopScanner
 from storyteller.engines.base import (
     BackendInfo,
     Chunk,
     Finished,
+    FinishReason,
     GenerationRequest,
     GenerationStats,
     PromptProgress,
@@ -43,6 +52,7 @@ __all__ = ["LlamaCppBackend", "gpu_support"]
 
 _KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
 _EVAL_SLICE = 256  # prompt tokens per progress report / cancellation point
+_PIECE_BYTES = 64  # a token's text fits in this many bytes, nearly always
 _DONE = object()
 
 
@@ -77,6 +87,10 @@ class LlamaCppBackend:
     Create it with :meth:`load` (blocking) or :meth:`open` (async); both raise
     :class:`~storyteller.errors.ModelLoadError` with a clear message for files llama.cpp cannot use.
     """
+
+    template_hint: str | None = None
+    """A chat template from outside the GGUF (an Ollama model's template layer), reported by
+    :meth:`info` for picking an instruct template only when the GGUF has none of its own."""
 
     def __init__(self, llm: Any, gguf: GGUFInfo, settings: EngineSettings, warnings: list[str],
                  gpu_layers: int, gpu_backend: str) -> None:
@@ -188,7 +202,7 @@ class LlamaCppBackend:
             model=self._gguf.name,
             context_length=self._llm.n_ctx(),
             capabilities=frozenset(caps),
-            chat_template=self._gguf.chat_template,
+            chat_template=self._gguf.chat_template or self.template_hint,
             gpu_layers=self._gpu_layers,
             gpu_backend=self._gpu_backend,
             warnings=self._warnings,
@@ -503,6 +517,7 @@ class LlamaCppBackend:
         import llama_cpp
 
         from storyteller.engines import _llama_private as private
+        from storyteller.engines._sampler_chain import SamplerChain
 
         llm = self._llm
         ctx, vocab, n_ctx = private.ctx(llm), private.vocab(llm), llm.n_ctx()

@@ -29,6 +29,9 @@ HELP = """Commands:
   /edit TEXT    replace the text of the last message
   /show         print the story so far
   /save         write a snapshot now (every turn is saved anyway)
+  /memory       what the story remembers past the context: pins (P1...) and summaries (S1...);
+                /memory edit S2 TEXT corrects one, /memory forget S2 drops one
+  /pin [TEXT]   pin the last message, or a fact you write: always in the prompt; /unpin P1
   /help         this list
   /quit         leave (end of input also leaves)
 Plain lines are {default} inputs."""
@@ -181,6 +184,8 @@ async def _handle(session: Session, line: str, default_kind: str, printer: _Prin
     elif command == "save":
         session.story.snapshot()
         out.write("[saved]\n")
+    elif command in ("memory", "pin", "unpin"):
+        out.write(_memory_command(session, command, arg) + "\n")
     elif command in ("quit", "exit", "q"):
         return False
     elif command == "help":
@@ -200,3 +205,27 @@ async def _reply(coro, session: Session, out: TextIO) -> None:
 def _last(session: Session) -> str:
     messages = session.story.messages()
     return f"[now at: {messages[-1].text[:200]}]\n" if messages else "[the story is empty]\n"
+
+def _memory_command(session: Session, command: str, arg: str) -> str:
+    """``/memory``, ``/memory edit S2 TEXT``, ``/memory forget S2``, ``/pin [TEXT]``, ``/unpin P1``."""
+    from storyteller.memory import commands
+
+    memory = getattr(session, "memory", None)
+    if memory is None:
+        return "[memory is not available in this session]"
+    story = session.story
+    if command == "pin":
+        return commands.pin(story, memory, arg)
+    if command == "unpin":
+        return commands.unpin(story, memory, arg)
+    action, _, rest = arg.strip().partition(" ")
+    if action.lower() == "edit":
+        label, _, text = rest.strip().partition(" ")
+        return commands.correct(story, memory, label, text)
+    if action.lower() in ("forget", "delete", "remove"):
+        return commands.forget(story, memory, rest)
+    if action:
+        return "[use /memory, /memory edit S2 TEXT or /memory forget S2]"
+    prompt = getattr(session, "last_prompt", None)
+    shown = {s.source for s in prompt.segments} if prompt is not None else None
+    return commands.listing(story, memory, in_prompt=shown)

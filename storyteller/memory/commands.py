@@ -67,7 +67,13 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _writable(memory: StoryMemory) -> None:
+    if memory.read_only:
+        raise StoryError("this story is open read-only (another storyteller is writing it); memory cannot change here")
+
+
 def _pick(story: Any, memory: StoryMemory, label: str) -> Pin | Located:
+    _writable(memory)
     pins, located = rows(story, memory)
     label = label.strip().upper()
     table: list[Any] = pins if label.startswith("P") else located if label.startswith("S") else []
@@ -83,6 +89,7 @@ def _pick(story: Any, memory: StoryMemory, label: str) -> Pin | Located:
 
 def pin(story: Any, memory: StoryMemory, text: str = "") -> str:
     """Pin a written fact, or (no text) the last message of the path."""
+    _writable(memory)
     if text.strip():
         anchor = story.tree.current
         memory.state.pin_fact(text, anchor=anchor)

@@ -1,0 +1,233 @@
+"""Recall benchmark: does the story remember facts planted early, after they left the context?
+
+A scripted adventure of 200 turns (the player's inputs and the narrator's replies are fixed, so
+every run sees the same story) plants twelve facts in its first 36 turns (names, objects,
+promises) and asks about each one long after it left the 2,048-token context. Played twice on
+the bundled model: with memory off, and with memory on, where four of the facts are pinned
+(``/pin`` on the message) and the rest are left to the scene summaries the model writes as the
+story grows. For each question it reports:
+
+* **in prompt**: the fact's key words are in the prompt the question is asked with (the
+  mechanism: the fact survived, pinned or summarised);
+* **answered**: the model's answer (through the session's side road, so the scripted story is
+  not changed) contains them. SmolLM2-135M is a weak reader; this figure is its, not memory's.
+
+``python -m bench recall [--turns N]``: a reduced run (``--turns 60``) while iterating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench import _story
+from bench._report import machine, write_json, write_section
+
+CONTEXT = 2048
+REPLY_TOKENS = 48
+SEED = 4321
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A planted fact: the player's narration, a question about it, the words of a right answer."""
+
+    text: str
+    question: str
+    keys: tuple[str, ...]
+    pinned: bool = False
+
+
+FACTS = (
+    Fact("The ferryman tells you that his true name is Oswin Tarrow.",
+         "What is the ferryman's true name?", ("Oswin", "Tarrow"), pinned=True),
+    Fact("You find a brass astrolabe wrapped in oilcloth and put it in your pack.",
+         "What did you find wrapped in oilcloth?", ("astrolabe",)),
+    Fact("Sister Maud makes you promise to light a candle at the shrine of Saint Ebba.",
+         "At whose shrine did you promise to light a candle?", ("Ebba",)),
+    Fact("Your sister Wren is waiting for you in the city of Carrowmoor.",
+         "In which city is your sister waiting?", ("Carrowmoor",), pinned=True),
+    Fact("The innkeeper's old dog is called Biscuit.", "What is the innkeeper's dog called?", ("Biscuit",)),
+    Fact("You hide the silver key inside a hollow willow stump.", "Where did you hide the silver key?",
+         ("willow",)),
+    Fact("Pell the lamplighter owes you seventeen copper pennies.", "How many pennies does Pell owe you?",
+         ("seventeen", "17"), pinned=True),
+    Fact("The password at the tower gate is 'thistledown'.", "What is the password at the tower gate?",
+         ("thistledown",)),
+    Fact("A stranger in a green scarf, Ilsabet, warns you never to trust the abbot.",
+         "Who warned you about the abbot?", ("Ilsabet",)),
+    Fact("You promise Tobiah to bring his lantern back by the feast of Saint Odo.",
+         "By which feast did you promise to bring the lantern back?", ("Odo",), pinned=True),
+    Fact("The map you bought shows a sea cave called the Gullet.", "What is the sea cave on your map called?",
+         ("Gullet",)),
+    Fact("Widow Corran's son sailed away on a ship named the Marigold.",
+         "What was the name of the ship Widow Corran's son sailed on?", ("Marigold",)),
+)
+
+_SCENES = ("The fog thins for a moment and shows the rooftops of the town, then closes again.",
+           "Water laps at the pilings below, slow and patient, and the boards are slick underfoot.",
+           "A lamp burns in a window; someone inside is mending a net and does not look up.",
+           "The reeds hiss as the wind turns, and the smell of peat smoke drifts across the path.",
+           "Far off a bell tolls once, and the sound hangs over the marsh for a long time.",
+           "Mud sucks at your boots; the path bends left between two leaning posts.",
+           "Gulls argue over something on the mudflats, and their cries fade into the grey.",
+           "The tide has turned: thin streams of water creep back between the tussocks.")
+
+
+def narrator(turn: int) -> str:
+    """The scripted reply for a turn: three sentences of scenery (no fact's key words)."""
+    rng = random.Random(turn)
+    return " ".join(rng.sample(_SCENES, 3))
+
+
+def plan(turns: int) -> tuple[dict[int, Fact], dict[int, Fact]]:
+    """(turn -> fact planted then, turn -> fact asked after it), scaled to ``turns``."""
+    plant = {2 + 3 * i: fact for i, fact in enumerate(FACTS)}
+    first_question = max(turns // 2, 3 * len(FACTS) + 10)
+    step = max((turns - first_question) // len(FACTS), 1)
+    ask = {first_question + step * i: fact for i, fact in enumerate(FACTS)}
+    return plant, ask
+
+
+def _contains(text: str, keys: tuple[str, ...]) -> bool:
+    low = text.lower()
+    return any(key.lower() in low for key in keys)
+
+
+async def _run(turns: int, memory_on: bool) -> dict[str, Any]:
+    from storyteller.engines.factory import open_backend
+    from storyteller.memory import hook
+    from storyteller.session import open_session
+
+    paths = _story.fresh_paths(f"recall-{'on' if memory_on else 'off'}")
+    settings = _story.settings_for("embedded", None, kv_state="off")
+    settings.engine.n_ctx = CONTEXT
+    settings.sampling = settings.sampling.model_copy(update={"max_tokens": REPLY_TOKENS, "seed": SEED})
+    settings.memory.enabled = memory_on
+    backend = await open_backend(settings, paths)
+    session = await open_session("recall", settings=settings, paths=paths, backend=backend)
+    story = session.story
+    plant, ask = plan(turns)
+    inputs = _story.script(turns)
+    rows = []
+    planted_at: dict[str, int] = {}
+    aside_seconds = 0.0
+    written = merged = failed = 0
+    started = time.perf_counter()
+    try:
+        for turn in range(1, turns + 1):
+            fact = plant.get(turn)
+            if fact is not None:
+                node = story.add_node(fact.text, author="user", kind="story")
+                planted_at[fact.text] = len(story.messages()) - 1
+                if memory_on and fact.pinned:
+                    session.memory.state.pin_message(node.id)
+                    session.memory.save()
+            else:
+                kind, text = inputs[turn - 1]
+                story.add_node(text, author="user", kind=kind)
+            story.add_node(narrator(turn), author=session.character_name, kind="generation")
+            session.last_prompt = await session.next_prompt()
+            if memory_on:
+                t0 = time.perf_counter()
+                done = await hook.remember(session)
+                aside_seconds += time.perf_counter() - t0
+                written, merged, failed = written + len(done.written), merged + len(done.merged), failed + len(done.failed)
+            question = ask.get(turn)
+            if question is not None:
+                prompt = await session.next_prompt()
+                trimmed = hook.trimmed_of(prompt)
+                answer = await session.aside(question.question, max_tokens=REPLY_TOKENS)
+                rows.append({
+                    "turn": turn, "fact": question.text, "pinned": question.pinned,
+                    "left_context": planted_at[question.text] < trimmed,
+                    "in_prompt": _contains(prompt.text or "", question.keys),
+                    "answered": _contains(answer, question.keys),
+                    "answer": answer[:200],
+                })
+        summaries = session.memory.state.summaries if memory_on else []
+        return {"memory": memory_on, "turns": turns, "rows": rows, "seconds": round(time.perf_counter() - started, 1),
+                "summary_seconds": round(aside_seconds, 1), "summaries_written": written, "merges": merged,
+                "failed": failed, "summaries_kept": len(summaries),
+                "sample_summaries": [s.text for s in summaries[:3]]}
+    finally:
+        await session.close()
+        await backend.aclose()
+
+
+def _share(rows: list[dict[str, Any]], key: str, pinned: bool | None) -> float | None:
+    chosen = [r for r in rows if r["left_context"] and (pinned is None or r["pinned"] == pinned)]
+    return round(100.0 * sum(r[key] for r in chosen) / len(chosen), 1) if chosen else None
+
+
+def summarize(run: dict[str, Any]) -> dict[str, Any]:
+    """Shares (percent) of the facts that had left the context."""
+    rows = run["rows"]
+    return {
+        "asked": len(rows), "left_context": sum(r["left_context"] for r in rows),
+        "in_prompt_pinned": _share(rows, "in_prompt", True), "in_prompt_summarised": _share(rows, "in_prompt", False),
+        "answered_pinned": _share(rows, "answered", True), "answered_summarised": _share(rows, "answered", False),
+        "in_prompt_all": _share(rows, "in_prompt", None), "answered_all": _share(rows, "answered", None),
+    }
+
+
+def run(turns: int = 200) -> dict[str, Any]:
+    """Play the story with memory off, then on; write the results (a full run only)."""
+    off = asyncio.run(_run(turns, memory_on=False))
+    on = asyncio.run(_run(turns, memory_on=True))
+    result = {"machine": machine(), "context": CONTEXT, "turns": turns, "facts": [asdict(f) for f in FACTS],
+              "off": {**summarize(off), **{k: v for k, v in off.items() if k != "rows"}, "rows": off["rows"]},
+              "on": {**summarize(on), **{k: v for k, v in on.items() if k != "rows"}, "rows": on["rows"]}}
+    if turns >= 200:
+        write_json("recall", result)
+        write_section("recall", _markdown(result))
+    return result
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}%"
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    off, on = result["off"], result["on"]
+    lines = [
+        f"`python -m bench recall`: a scripted {result['turns']}-turn adventure, {result['context']}-token context, "
+        f"SmolLM2-135M; 12 facts planted in the first 36 turns (4 pinned when memory is on), each asked "
+        f"after it left the context. {result['machine']}.",
+        "",
+        "| | memory off | memory on |",
+        "|---|---|---|",
+        f"| pinned facts in the prompt when asked | {_pct(off['in_prompt_pinned'])} | {_pct(on['in_prompt_pinned'])} |",
+        f"| summarised facts in the prompt when asked | {_pct(off['in_prompt_summarised'])} | "
+        f"{_pct(on['in_prompt_summarised'])} |",
+        f"| pinned facts answered correctly | {_pct(off['answered_pinned'])} | {_pct(on['answered_pinned'])} |",
+        f"| summarised facts answered correctly | {_pct(off['answered_summarised'])} | "
+        f"{_pct(on['answered_summarised'])} |",
+        f"| facts that had left the context when asked | {off['left_context']}/{off['asked']} | "
+        f"{on['left_context']}/{on['asked']} |",
+        f"| run time (of it, writing summaries) | {off['seconds']} s | {on['seconds']} s ({on['summary_seconds']} s) |",
+        "",
+        f"Memory on wrote {on['summaries_written']} summaries and {on['merges']} merges ({on['failed']} attempts "
+        f"gave nothing usable). \"In the prompt\" means the fact's key words were in the prompt the question was "
+        "asked with; \"answered\" means the 135M model's answer contained them.",
+    ]
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--turns``."""
+    parser.add_argument("--turns", type=int, default=200, help="turns to play (default 200; fewer: not published)")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Entry point for ``python -m bench recall``."""
+    result = run(args.turns)
+    brief = {k: {kk: vv for kk, vv in v.items() if kk != "rows"} if isinstance(v, dict) else v
+             for k, v in result.items() if k != "facts"}
+    print(json.dumps(brief, indent=None if args.json else 2), flush=True)
+    return 0

@@ -334,7 +334,7 @@ class StorytellerApp(App[int]):
         session = self.session
         if session is None:
             return False
-        from storyteller.content import find_world
+        from storyteller.content import content_ref, find_world
 
         refs = list(session.story.settings.worlds)
         new_refs, used = [], False
@@ -346,7 +346,7 @@ class StorytellerApp(App[int]):
             if found == Path(target).resolve():
                 used = True
             elif found == Path(source).resolve():
-                used, ref = True, str(target)
+                used, ref = True, content_ref(target, self.paths)
             new_refs.append(ref)
         if not used:
             return False
@@ -362,7 +362,7 @@ class StorytellerApp(App[int]):
         session = self.session
         if session is None or not session.story.settings.cards:
             return False
-        from storyteller.content import find_card
+        from storyteller.content import content_ref, find_card
 
         cards = list(session.story.settings.cards)
         try:
@@ -373,7 +373,7 @@ class StorytellerApp(App[int]):
             return False
         if current != Path(target).resolve() and not session.story.read_only:
             try:
-                session.story.set_settings(cards=[str(target), *cards[1:]])
+                session.story.set_settings(cards=[content_ref(target, self.paths), *cards[1:]])
             except StorytellerError as exc:
                 self.notify(f"The story still names the old card: {exc}", severity="warning", markup=False)
         session.parts.card = card

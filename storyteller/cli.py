@@ -23,9 +23,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"storyteller {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    models = sub.add_parser("models", help="list the GGUF models storyteller can find")
-    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    models.set_defaults(func=_cmd_models)
+    from storyteller.model_cli import register as register_models
+
+    register_models(sub)
 
     gen = sub.add_parser("generate", help="continue a prompt and stream the text to stdout")
     gen.add_argument("prompt", metavar="PROMPT", help="the prompt text, or - to read it from stdin")
@@ -69,7 +69,8 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=None, help="server URL for --engine kobold|openai")
     parser.add_argument("--api-key-env", default=None, metavar="VAR",
                         help="environment variable holding the server's API key")
-    parser.add_argument("--model", default=None, help="GGUF path or name in the models folder")
+    parser.add_argument("--model", default=None,
+                        help="GGUF path or a name from `storyteller models` (ollama:NAME:TAG, lmstudio:NAME, hf:ORG/NAME)")
     parser.add_argument("--gpu-layers", type=_gpu_layers, default=None, metavar="N",
                         help="layers on the GPU: auto (all that fit; the default), -1 = all, or a number")
     parser.add_argument("--context", type=int, default=None, metavar="N", help="context size in tokens")
@@ -201,32 +202,6 @@ async def _play_plain(args: argparse.Namespace, settings, paths) -> int:
         await backend.aclose()
 
 
-def _cmd_models(args: argparse.Namespace) -> int:
-    from storyteller.errors import ModelError
-    from storyteller.models import INSTALL_HINT, find_models, read_gguf_info
-    from storyteller.paths import get_paths
-
-    paths = get_paths()
-    rows, problems = [], []
-    for path in find_models(paths):
-        try:
-            rows.append(read_gguf_info(path).summary())
-        except ModelError as exc:
-            problems.append(str(exc))
-    if args.json:
-        print(json.dumps({"models": rows, "problems": problems}, indent=2))
-    else:
-        if not rows:
-            print("No GGUF models found. " + INSTALL_HINT.format(models_dir=paths.models_dir))
-        for row in rows:
-            print(f"{row['name']}\n  {row['path']}\n  {row['architecture']}, {row['size_label']} parameters, "
-                  f"{row['quantization']}, context {row['context_length']}, "
-                  f"chat template {'yes' if row['chat_template'] else 'no'}, {row['file_size'] / 1e6:.0f} MB")
-        for problem in problems:
-            print(f"storyteller: skipped {problem}", file=sys.stderr)
-    return 0
-
-
 def _read_prompt(value: str) -> str:
     return sys.stdin.read() if value == "-" else value
 
@@ -274,6 +249,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     update: dict = {name: getattr(args, name) for name in ("max_tokens", "temperature", "seed")
                     if getattr(args, name) is not None}
     settings, paths = _settings_from(args, update, stops=args.stop)
+    from storyteller.model_sources import apply_model_defaults
+
+    apply_model_defaults(settings, paths, keep=update)  # an Ollama model's params, before the copy below
     result = asyncio.run(_generate(settings, paths, _read_prompt(args.prompt), settings.sampling,
                                    stream_out=not args.json))
     if args.json:

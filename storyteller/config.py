@@ -22,7 +22,7 @@ from storyteller.sampling import Sampling
 from storyteller.errors import ConfigError
 from storyteller.paths import Paths, get_paths
 
-__all__ = ["EngineSettings", "MemorySettings", "RemoteSettings", "Settings", "apply_overrides", "load_settings"]
+__all__ = ["EngineSettings", "MemorySettings", "ModelsSettings", "RemoteSettings", "Settings", "apply_overrides", "load_settings"]
 
 MIN_CONTEXT = 256
 """Smallest context size accepted (a card and a reply need more than this anyway)."""
@@ -43,7 +43,8 @@ class EngineSettings(_Section):
     """Which engine generates: the embedded llama.cpp, a koboldcpp server, an OpenAI-compatible
     server, or a scripted fake (demos and tests)."""
     model: str | None = None
-    """GGUF file path or name of a file in the models folder; unset = the bundled default."""
+    """GGUF path, a name from ``storyteller models`` (``ollama:NAME:TAG``, ``lmstudio:NAME``,
+    ``hf:ORG/NAME``, or a bare name unique across sources); unset = the bundled default."""
     n_ctx: int | None = Field(default=None, ge=0)
     """Context size in tokens (at least 256); unset or 0 = the model's trained context, capped by ``max_ctx``."""
 
@@ -160,6 +161,16 @@ class MemorySettings(_Section):
     """Most summaries written after one reply (a long imported story catches up over turns)."""
 
 
+class ModelsSettings(_Section):
+    """Where to look for GGUF models besides storyteller's own models folder."""
+
+    folders: list[str] = Field(default_factory=list)
+    """Extra folders searched for .gguf files (a few levels deep); ``STORYTELLER_MODEL_PATH``
+    adds more (separated like ``PATH``)."""
+    other_apps: bool = True
+    """Also list the models of Ollama, LM Studio, Jan, GPT4All and the Hugging Face cache."""
+
+
 class Settings(BaseSettings):
     """All settings."""
 
@@ -176,6 +187,8 @@ class Settings(BaseSettings):
     """Remote servers (koboldcpp, OpenAI-compatible)."""
     sampling: Sampling = Field(default_factory=Sampling)
     """Default sampler settings."""
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    """Where models are looked for."""
     memory: MemorySettings = Field(default_factory=MemorySettings)
     """Scene summaries and pinned facts."""
     memory: MemorySettings = Field(default_factory=MemorySettings)

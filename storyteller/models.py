@@ -240,8 +240,9 @@ def resolve_model(spec: str | Path | None, paths: Paths) -> Path:
     """Turn a user's model choice into a file.
 
     Args:
-        spec: A path, a file name (or stem) in the models folder, or ``None`` for the first
-            model in the models folder, else the bundled default.
+        spec: A path, a file name (or stem) in the models folder, a name from
+            :mod:`storyteller.model_sources` (``ollama:NAME:TAG``, ``hf:ORG/NAME``, ...), or
+            ``None`` for the first model in the models folder, else the bundled default.
         paths: The data folders.
 
     Raises:
@@ -259,4 +260,7 @@ def resolve_model(spec: str | Path | None, paths: Paths) -> Path:
     for model in find_models(paths):
         if str(spec) in (model.name, model.stem):
             return model
-    raise ModelNotFoundError(f"Model {str(spec)!r} not found (no such file, and no model of that name). {hint}")
+    # ollama:/lmstudio:/hf: names and the other apps' folders (imported here: it imports us)
+    from storyteller.model_sources import resolve_ref
+
+    return resolve_ref(spec, paths).path

@@ -20,9 +20,13 @@ async def open_backend(settings: Settings, paths: Paths) -> Backend:
     kind = settings.engine.kind
     if kind == "embedded":
         from storyteller.engines.llamacpp import LlamaCppBackend
-        from storyteller.models import resolve_model
+        from storyteller.model_sources import apply_model_defaults
 
-        return await LlamaCppBackend.open(resolve_model(settings.engine.model, paths), settings.engine)
+        # ollama:/lmstudio:/hf: names; an Ollama model's params fill sampler values left unset
+        found = apply_model_defaults(settings, paths)
+        backend = await LlamaCppBackend.open(found.path, settings.engine)
+        backend.template_hint = found.template
+        return backend
     if kind == "kobold":
         from storyteller.engines.kobold import KoboldBackend
 

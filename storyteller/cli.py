@@ -169,15 +169,64 @@ def _register_play(sub) -> None:
     play.set_defaults(func=_cmd_play)
 
 
+def _chat_from_imports(args: argparse.Namespace) -> None:
+    """``storyteller play CARD.png WORLD.json``: a new chat with the card just given, and its worlds."""
+    from pathlib import Path
+
+    if not args.imports or args.card or args.story:
+        return
+    from storyteller.cards import load_card
+    from storyteller.tui._importing import guess_kind
+
+    files = [Path(p) for p in args.imports if Path(p).is_file()]
+    cards = [p for p in files if guess_kind(p) == "card"]
+    if len(cards) != 1:
+        return
+    try:
+        card, _report = load_card(cards[0])
+    except StorytellerError:
+        return  # the app's import shows what is wrong with it
+    args.card = str(cards[0].resolve())
+    worlds = [str(p.resolve()) for p in files if guess_kind(p) == "world"]
+    args.world = (args.world or []) + worlds or None
+    args.mode = args.mode or "chat"
+    import time
+
+    args.story = f"{card.name or cards[0].stem} {time.strftime('%Y-%m-%d %H%M%S')}"[:80].replace("/", "-")
+
+
+def _warn_ambiguous_card(ref: str | None, paths) -> None:
+    if not ref:
+        return
+    from storyteller.content import card_candidates
+
+    found = card_candidates(ref, paths)
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found[:6])
+        print(f"storyteller: warning: {len(found)} cards match {clean(ref)!r} ({clean(names)}); using "
+              f"{clean(found[0].name)}. Give the file name (for example --card {clean(repr(found[1].stem))}) "
+              "to choose another.", file=sys.stderr)
+
+
 def _cmd_play(args: argparse.Namespace) -> int:
     settings, paths = _settings_from(args)
     paths.ensure()
+    _chat_from_imports(args)
+    _warn_ambiguous_card(args.card, paths)
     if not args.plain:
         from storyteller.tui import run_app
 
         return run_app(settings, paths, story=args.story, card=args.card, worlds=args.world, mode=args.mode,
                        greeting=args.greeting, imports=args.imports)
     return asyncio.run(_play_plain(args, settings, paths))
+
+
+def _last_story(paths) -> str | None:
+    """The most recently played story, as the app reopens it (none when a card or mode asks for a new one)."""
+    from storyteller.story.store import StoryStore
+
+    stories = StoryStore(paths.stories_dir).list()
+    return stories[0].name if stories else None
 
 
 async def _play_plain(args: argparse.Namespace, settings, paths) -> int:
@@ -191,7 +240,7 @@ async def _play_plain(args: argparse.Namespace, settings, paths) -> int:
     try:
         for warning in backend.info().warnings:
             print(f"storyteller: warning: {clean(warning)}", file=sys.stderr)
-        name = args.story or time.strftime("story-%Y%m%d-%H%M%S")
+        name = args.story or (_last_story(paths) if args.card is None else None) or time.strftime("story-%Y%m%d-%H%M%S")
         session = await open_session(name, settings=settings, paths=paths, backend=backend, card=args.card,
                                      worlds=args.world, mode=args.mode, greeting=args.greeting)
         try:

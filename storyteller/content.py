@@ -124,3 +124,44 @@ def find_world(ref: str, paths: Paths) -> Path:
         FormatError: Nothing matches; the message says where it looked.
     """
     return _find(ref, [paths.worlds_dir, BUNDLED_WORLDS], _WORLD_EXTS, "world")
+
+
+def chat_character(settings, file_name: str) -> str | None:
+    """The character an imported chat belongs to: SillyTavern's header ``character_name``, else
+    its file naming (``Aqua_1673181146000.jsonl``, ``Aqua - 2023-1-24@12h30m00s.jsonl``)."""
+    import re
+
+    imported = getattr(settings, "imported", None) or {}
+    header = (imported.get("sillytavern") or {}).get("header") or {}
+    name = header.get("character_name")
+    if isinstance(name, str) and name.strip():
+        return name.strip()
+    stem = Path(file_name).stem
+    match = re.match(r"^(.+?)(?: - \d{4}-\d{1,2}-\d{1,2}@.*|_\d{10,})$", stem)
+    return match.group(1).strip() if match else None
+
+
+def link_chat_card(story, paths: Paths, file_name: str, card: str | None = None) -> list[str]:
+    """Attach an imported chat to its character's card, so it goes on as that character.
+
+    ``card`` (a path or library name) wins; otherwise the card is looked up by the chat's
+    character name. Returns lines for the import report: what was linked, or what to do when the
+    card is missing or ambiguous (the story then keeps the character's name from the chat).
+    """
+    if story.settings.cards:
+        return []
+    name = card or chat_character(story.settings, file_name)
+    if not name:
+        return ["the chat does not name its character: attach a card with `storyteller play --story NAME --card CARD`"]
+    found = card_candidates(name, paths)
+    if not found:
+        return [f"no card called {name!r} in the library: import the card (storyteller card import FILE), then "
+                f"attach it with `storyteller play --story {story.name!r} --card {name!r}`"]
+    chosen = found[0]
+    ref = chosen.name if chosen.parent in (paths.characters_dir, BUNDLED_CHARACTERS) else str(chosen)
+    story.set_settings(cards=[ref], mode="chat")
+    lines = [f"linked to the card {chosen.name} (the chat's character, {name!r})"]
+    if len(found) > 1:
+        lines.append(f"{len(found)} cards match {name!r} ({', '.join(p.name for p in found[:5])}); "
+                     f"linked the first; use --card to choose another")
+    return lines

@@ -162,13 +162,19 @@ async def _handle(session: Session, line: str, default_kind: str, printer: _Prin
         await _reply(session.regenerate(), session, out)
     elif command == "swipe":
         step = int(arg) if arg.strip().lstrip("-").isdigit() else 1
+        index, count = session.swipe_position()
+        if step > 0 and index + step >= count and session.last_reply() is not None:
+            out.write("[no more replies: writing a new one...]\n")
+            out.flush()
         node = await session.swipe(step)
         if node is not None and not printer.streaming:
             index, count = session.swipe_position()
             out.write(f"[{index + 1}/{count}] {node.text}\n")
     elif command == "undo":
-        session.undo()
-        out.write(_last(session))
+        if session.undo() is None and len(session.story.messages()) == 1:
+            out.write("[nothing to undo: the greeting opens the story; /swipe shows the other greetings]\n")
+        else:
+            out.write(_last(session))
     elif command == "redo":
         session.redo()
         out.write(_last(session))
@@ -196,7 +202,29 @@ async def _handle(session: Session, line: str, default_kind: str, printer: _Prin
 
 
 async def _reply(coro, session: Session, out: TextIO) -> None:
-    node = await coro
+    """Run one generation; ctrl+c meanwhile stops the reply (what arrived is kept), not the program."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stopped = False
+
+    def on_interrupt() -> None:
+        nonlocal stopped
+        stopped = True
+        session.stop()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+        installed = False
+    try:
+        node = await coro
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+    if stopped:
+        out.write("\n[stopped]\n")
     if node is None:
         return
     out.flush()
@@ -205,6 +233,7 @@ async def _reply(coro, session: Session, out: TextIO) -> None:
 def _last(session: Session) -> str:
     messages = session.story.messages()
     return f"[now at: {messages[-1].text[:200]}]\n" if messages else "[the story is empty]\n"
+
 
 def _memory_command(session: Session, command: str, arg: str) -> str:
     """``/memory``, ``/memory edit S2 TEXT``, ``/memory forget S2``, ``/pin [TEXT]``, ``/unpin P1``."""

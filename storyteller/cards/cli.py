@@ -38,13 +38,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_list)
 
     p = commands.add_parser("inspect", help="show a card, normalised")
-    p.add_argument("path", metavar="PATH", help="the card file")
+    p.add_argument("path", metavar="CARD", help="the card file, or a card's name in the library")
     p.add_argument("--json", action="store_true", help="print the normalised card as V3 JSON")
     p.add_argument("--report", action="store_true", help="include the import report")
     p.set_defaults(func=_cmd_inspect)
 
     p = commands.add_parser("convert", help="write a card in another format (by DST's extension)")
-    p.add_argument("src", metavar="SRC", help="the card to read")
+    p.add_argument("src", metavar="SRC", help="the card to read: a file, or a card's name in the library")
     p.add_argument("dst", metavar="DST", help="where to write: .png, .json or .charx")
     p.add_argument("--spec", choices=("v2", "v3"), default="v3", help="JSON flavour (default v3)")
     p.set_defaults(func=_cmd_convert)
@@ -99,8 +99,18 @@ def _summary(card: Card, report: ImportReport) -> list[str]:
     return lines
 
 
+def _card_file(ref: str) -> Path:
+    """A card file from a path or a library / bundled card name (``card inspect Seraphina``)."""
+    if Path(ref).expanduser().is_file():
+        return Path(ref).expanduser()
+    from storyteller.content import find_card
+    from storyteller.paths import get_paths
+
+    return find_card(ref, get_paths())
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    card, report = load_card(Path(args.path))
+    card, report = load_card(_card_file(args.path))
     if args.json:
         obj: dict[str, Any] = card_to_v3(card)
         if args.report:
@@ -121,7 +131,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     src, dst = Path(args.src), Path(args.dst)
     if dst.suffix.lower() not in (".png", ".json", ".charx"):
         raise FormatError(f"cannot tell the output format from {dst.name!r}; end it in .png, .json or .charx")
-    card, report = load_card(src)
+    card, report = load_card(_card_file(args.src))
     save_card(card, dst, args.spec)
     print(f"Wrote {_plain(card.name)!r} to {dst}")
     if dst.suffix.lower() == ".json" and (card.files or card.image):

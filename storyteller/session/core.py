@@ -8,6 +8,8 @@ Nothing is ever overwritten: retry makes a sibling (a swipe), continue makes a c
 only the added text, edit makes an edited copy.
 
 Listeners receive small past-tense event dataclasses (``TextReceived``, ``GenerationFinished``).
+The session is the only thing that talks to an engine for play: recaps and summaries go through
+:meth:`Session.aside`, which streams under the same lock and writes nothing to the story.
 """
 
 from __future__ import annotations
@@ -16,89 +18,38 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from storyteller.cards import Card
+from storyteller.content import content_ref, find_world
 from storyteller.engines.base import Backend, Finished, GenerationRequest, GenerationStats, PromptProgress, TextChunk
+from storyteller.engines.capabilities import KVPersistence
 from storyteller.errors import EngineError, StoryError, StorytellerError
-from storyteller.prompt import StopFilter
-from storyteller.session_setup import SessionParts, TurnReport, explain_prompt_change
-from storyteller.story.model import Generation, Node
+from storyteller.lore import ActivationResult
+from storyteller.prompt import Prompt, StopFilter, TurnReport, explain_prompt_change
+from storyteller.session.events import (
+    GenerationFailed,
+    GenerationFinished,
+    GenerationStarted,
+    PromptBuilt,
+    PromptProcessed,
+    SessionEvent,
+    StoryChanged,
+    TextReceived,
+)
+from storyteller.session.reply import restore_cut, trim_reply, turn_filter
+from storyteller.session.resources import load_books
+from storyteller.session.turn import SessionParts, build_turn
+from storyteller.sampling import Sampling
+from storyteller.story.model import AUTHOR_USER, PLAYER_KINDS, Generation, Mode, Node
 from storyteller.story.store import Story
+from storyteller.story.tree import Message
 
-__all__ = [
-    "GenerationFailed",
-    "GenerationFinished",
-    "GenerationStarted",
-    "PromptBuilt",
-    "PromptProcessed",
-    "Session",
-    "SessionEvent",
-    "StoryChanged",
-    "TextReceived",
-]
+__all__ = ["Session"]
 
-USER_KINDS = ("say", "do", "story")
 EMPTY_RETRIES = 2
 """Times to ask again when a reply is cut by a stop string before its first character."""
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationStarted:
-    """A reply started. ``action`` is ``reply``, ``regenerate`` or ``continue``."""
-
-    action: str
-    parent: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class PromptBuilt:
-    """The prompt for this reply, with the world-info activation that fed it."""
-
-    prompt: Any
-    lore: Any | None
-
-
-@dataclass(frozen=True, slots=True)
-class PromptProcessed:
-    """The engine evaluated ``done`` of ``total`` prompt tokens."""
-
-    done: int
-    total: int
-
-
-@dataclass(frozen=True, slots=True)
-class TextReceived:
-    """New reply text (already stop-filtered); ``text`` is the reply so far."""
-
-    delta: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationFinished:
-    """The reply is saved as ``node``."""
-
-    node: Node
-    stats: GenerationStats
-    finish_reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationFailed:
-    """The engine failed; any partial text was saved as an interrupted ``node``."""
-
-    message: str
-    node: Node | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoryChanged:
-    """The current path changed (undo, redo, swipe, edit, new input)."""
-
-    reason: str
-
-
-SessionEvent = GenerationStarted | PromptBuilt | PromptProcessed | TextReceived | GenerationFinished | GenerationFailed | StoryChanged
 
 
 @dataclass(slots=True)
@@ -110,7 +61,7 @@ class _Running:
 class Session:
     """One open story with its card, worlds and engine.
 
-    Build it with :func:`storyteller.session_setup.open_session`.
+    Build it with :func:`storyteller.session.open_session`.
 
     Args:
         story: The open story (writable).
@@ -124,6 +75,7 @@ class Session:
         self.parts = parts
         self._listeners: list[Callable[[SessionEvent], None]] = []
         self._running: _Running | None = None
+        self._aside: _Running | None = None
         self._lock = asyncio.Lock()
         self.last_prompt: Any | None = None
         self.last_lore: Any | None = None
@@ -175,6 +127,141 @@ class Session:
         ids = [n.id for n in siblings]
         return (ids.index(reply.id) if reply.id in ids else 0), len(ids)
 
+    # -- what the story is played with ---------------------------------------------------------
+
+    def reload_lore(self) -> None:
+        """Read the story's worlds (and its card's embedded book) again; the next turn uses them.
+
+        Raises:
+            StorytellerError: A world cannot be read (the session keeps its old world info).
+        """
+        books = load_books(self.story.settings.worlds, self.parts.card, self.parts.paths)
+        self.parts = self.parts.replace(books=tuple(books))
+
+    def use_card(self, card: Card, *, path: str | Path | None = None) -> None:
+        """Play with ``card`` from now on; with ``path``, the story names that file as its card.
+
+        Raises:
+            StorytellerError: The story's settings cannot be saved, or its worlds cannot be read.
+        """
+        if path is not None and not self.story.read_only:
+            cards = list(self.story.settings.cards)
+            ref = content_ref(path, self.parts.paths)
+            if cards[:1] != [ref]:
+                self.story.set_settings(cards=[ref, *cards[1:]])
+        self.parts = self.parts.replace(card=card)
+        self.reload_lore()
+
+    def attach_world(self, ref: str, *, replacing: str | None = None) -> None:
+        """Name the world ``ref`` in the story (in place of ``replacing``), then read the worlds again.
+
+        Raises:
+            StorytellerError: The story's settings cannot be saved, or a world cannot be read.
+        """
+        try:  # a library or bundled world is named, not located, so the story survives a move
+            ref = content_ref(find_world(ref, self.parts.paths), self.parts.paths)
+        except StorytellerError:
+            pass  # reload_lore below says what is wrong with it
+        refs = list(self.story.settings.worlds)
+        if replacing is not None and replacing in refs:
+            refs[refs.index(replacing)] = ref
+        elif ref not in refs:
+            refs.append(ref)
+        if refs != list(self.story.settings.worlds) and not self.story.read_only:
+            self.story.set_settings(worlds=refs)
+        self.reload_lore()
+
+    def apply_sampling(self, *, preset: str | None | object = ..., overrides: dict[str, Any] | None = None
+                       ) -> Sampling:
+        """Use a sampler preset (``None``: the global settings) and/or overrides for this story from
+        the next turn on; returns the sampler settings the next turn will use."""
+        changes: dict[str, Any] = {}
+        if preset is not ...:
+            changes["sampler_preset"] = preset
+        if overrides is not None:
+            changes["sampler_overrides"] = overrides
+        if changes:
+            self.story.set_settings(**changes)
+        return self.parts.sampling(self.story.settings)
+
+    def sampling(self) -> Sampling:
+        """The sampler settings the next turn will use."""
+        return self.parts.sampling(self.story.settings)
+
+    async def next_prompt(self) -> Prompt:
+        """The prompt the next reply would be sent with (what ``submit("")`` sends), built without
+        generating or changing anything."""
+        parent = self.story.tree.current
+        messages = self.story.tree.messages(self.story.tree.path_to(parent) if parent else [])
+        prompt, _lore = await build_turn(self.parts, self.story.name, self.story.settings, messages, continuing=False)
+        return prompt
+
+    async def aside(self, instruction: str, *, max_tokens: int | None = None) -> str:
+        """Ask the model something about the story without adding to it: a recap, a summary.
+
+        The prompt is the story's own prompt for its next reply with ``instruction`` as one more
+        player message at the end, so an engine that reuses its cached prefix only reads the
+        instruction. It streams under the session's lock (never beside a reply), sends no events
+        and writes nothing to the story. :meth:`stop` or :meth:`stop_aside` end it early.
+
+        Args:
+            instruction: What to ask, in the player's voice.
+            max_tokens: The longest answer (default: the story's sampler setting).
+
+        Returns:
+            The answer (stop strings cut, no surrounding space); "" when it was stopped.
+
+        Raises:
+            StoryError: A reply is being generated.
+            EngineError: The engine failed.
+        """
+        if self._running is not None:
+            raise StoryError("a reply is being generated; stop it first (Esc) or wait for it.")
+        running = self._aside = _Running()
+        try:
+            async with self._lock:
+                if running.stopped:
+                    return ""
+                kind = "story" if self.story.settings.mode == Mode.ADVENTURE else "say"
+                extra = Node.make(instruction, author=AUTHOR_USER, kind=kind, parent=None)
+                prompt, _lore = await build_turn(self.parts, self.story.name, self.story.settings,
+                                                 [*self.story.messages(), Message((extra,))], continuing=False)
+                request = self.parts.request_for(prompt, self.story.settings)
+                if max_tokens:
+                    request.sampling = request.sampling.model_copy(update={"max_tokens": max_tokens})
+                for attempt in range(EMPTY_RETRIES + 1):
+                    if attempt:  # it opened with a stop string: ask again with another seed
+                        seed = request.sampling.seed
+                        request = GenerationRequest(prompt=request.prompt, messages=request.messages,
+                                                    sampling=request.sampling.model_copy(
+                                                        update={"seed": None if seed is None else seed + 7919 * attempt}))
+                    text, stopped_early = await self._aside_once(request, prompt, running)
+                    if running.stopped:
+                        return ""
+                    if text.strip() or not stopped_early:
+                        break
+                return self.parts.clean_reply(text, continuing=False)
+        finally:
+            self._aside = None
+
+    async def _aside_once(self, request: GenerationRequest, prompt: Prompt, running: _Running) -> tuple[str, bool]:
+        """One aside request through the stop filter: (text, whether a stop string ended it)."""
+        running.request = request
+        if running.stopped:
+            request.cancel.set()
+            return "", False
+        stop_filter = self.parts.stop_filter(prompt)
+        pieces: list[str] = []
+        async for chunk in self.backend.stream(request):
+            if isinstance(chunk, TextChunk):
+                pieces.append(stop_filter.feed(chunk.text))
+                if stop_filter.stopped:
+                    request.cancel.set()  # no hidden generation after a stop string
+        # Engines set request.cancel themselves when a stream ends; only our own flag means "stopped".
+        if not stop_filter.stopped:
+            pieces.append(stop_filter.flush())
+        return "".join(pieces), stop_filter.stopped
+
     # -- actions -----------------------------------------------------------------------------
 
     async def submit(self, text: str, kind: str = "say", *, author: str | None = None) -> Node | None:
@@ -185,8 +272,8 @@ class Session:
             kind: ``say``, ``do`` or ``story``.
             author: Who wrote it (default ``user``; the kiosk passes ``kiosk:<name>``).
         """
-        if kind not in USER_KINDS:
-            raise StoryError(f"unknown input kind {kind!r}; use one of {', '.join(USER_KINDS)}.")
+        if kind not in PLAYER_KINDS:
+            raise StoryError(f"unknown input kind {kind!r}; use one of {', '.join(PLAYER_KINDS)}.")
         self._require_idle()
         if text.strip():
             self.story.add_node(text.strip(), author=author or "user", kind=kind)
@@ -228,8 +315,11 @@ class Session:
         return node
 
     def undo(self) -> Node | None:
-        """Step back one node on the current path."""
+        """Step back one node on the current path; the greeting that opens a story stays."""
         self._require_idle()
+        messages = self.story.messages()
+        if len(messages) == 1 and messages[0].nodes[0].kind == "greeting":
+            return None
         node = self.story.undo()
         self._emit(StoryChanged("undo"))
         return node
@@ -242,11 +332,19 @@ class Session:
         return node
 
     def stop(self) -> None:
-        """Stop the reply being generated; what arrived so far is kept."""
-        if self._running is not None:
-            self._running.stopped = True
-            if self._running.request is not None:
-                self._running.request.cancel.set()
+        """Stop the reply (or aside) being generated; what arrived of a reply so far is kept."""
+        for running in (self._running, self._aside):
+            if running is not None:
+                running.stopped = True
+                if running.request is not None:
+                    running.request.cancel.set()
+
+    def stop_aside(self) -> None:
+        """Stop an aside (a recap or summary) being written; a reply in progress goes on."""
+        if self._aside is not None:
+            self._aside.stopped = True
+            if self._aside.request is not None:
+                self._aside.request.cancel.set()
 
     async def close(self) -> None:
         """Save the engine state if so configured, then close the story (not the backend)."""
@@ -279,9 +377,13 @@ class Session:
         self._emit(GenerationStarted(action, parent))
         path = self.story.tree.path_to(parent) if parent else []
         messages = self.story.tree.messages(path)
+        cut = ""
+        if action == "continue":  # text trimmed off the last reply: the prompt ends with it again
+            messages, cut = restore_cut(messages)
         parts = self.parts
         try:
-            prompt, lore = await parts.build_prompt(self.story, messages, continuing=action == "continue")
+            prompt, lore = await build_turn(parts, self.story.name, self.story.settings, messages,
+                                            continuing=action == "continue")
         except StorytellerError as exc:
             self._emit(GenerationFailed(str(exc), None))
             return None
@@ -302,7 +404,7 @@ class Session:
                 request = GenerationRequest(prompt=request.prompt, messages=request.messages,
                                             sampling=request.sampling.model_copy(
                                                 update={"seed": None if seed is None else seed + 7919 * attempt}))
-            stop_filter = parts.stop_filter(prompt)
+            stop_filter = turn_filter(prompt, self.story.settings, messages, speaker=parts.speaker, prefix=cut)
             shown, finished, error = await self._stream(request, stop_filter, running, action, parent)
             if shown or not stop_filter.stopped or running.stopped or error is not None:
                 break
@@ -319,7 +421,7 @@ class Session:
         self.last_stats = stats
         self.last_report = _report(previous, prompt, stats)
         if lore is not None and reason != "error":
-            parts.remember_lore(self.story, lore)
+            self._remember_lore(lore)
         if error is not None:
             self._emit(GenerationFailed(str(error), node))
             return node
@@ -366,11 +468,14 @@ class Session:
                 shown.append(tail)
                 self._emit(TextReceived(tail, "".join(shown)))
         return shown, finished, error
+
     def _save_partial(self, action: str, parent: str | None, shown: list[str], stats: GenerationStats | None,
                       reason: str, request: GenerationRequest) -> Node | None:
         text = self.parts.clean_reply("".join(shown), continuing=action == "continue")
         if not text.strip():
             return None
+        text, cut = trim_reply(text, setting=self.parts.settings.reply.trim_sentences,
+                               mode=self.story.settings.mode, reason=reason)
         info = self.backend.info()
         stats = stats or GenerationStats()
         generation = Generation(
@@ -385,17 +490,22 @@ class Session:
                 "tokens_shifted": stats.tokens_shifted,
                 "completion_tokens": stats.completion_tokens,
             }.items() if v is not None},
-            finish_reason=reason, interrupted=reason in ("cancelled", "error"),
+            finish_reason=reason, interrupted=reason in ("cancelled", "error"), trimmed=cut,
         )
         kind = "continue" if action == "continue" else "generation"
         return self.story.add_node(text, author=self.parts.speaker, kind=kind, parent=parent, generation=generation)
 
+    def _remember_lore(self, lore: ActivationResult) -> None:
+        """Keep world info's timed effects with the story for the next turn."""
+        state = lore.timed.model_dump(mode="json")
+        if state != self.story.settings.timed_effects and not self.story.read_only:
+            self.story.set_settings(timed_effects=state)
+
     async def _save_kv_state(self) -> None:
-        save = getattr(self.backend, "save_state", None)
-        if save is None or self.story.read_only:
+        if not isinstance(self.backend, KVPersistence) or self.story.read_only:
             return
         try:
-            await save(self.story.folder / "engine.kv")
+            await self.backend.save_state(self.story.folder / "engine.kv")
         except (EngineError, OSError):
             pass  # a cache, not the story: losing it only costs a re-read on the next start
 

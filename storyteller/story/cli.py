@@ -47,6 +47,8 @@ def register(subparsers: Any) -> None:
     p = commands.add_parser("import", help="import a SillyTavern chat or Kobold Lite save as a new story")
     p.add_argument("path", metavar="PATH", help="the .jsonl chat or .json save")
     p.add_argument("--name", default=None, help="the new story's name (default: from the file name)")
+    p.add_argument("--card", default=None, help="the chat's character card (default: the library card named "
+                   "like the chat's character)")
     p.set_defaults(func=_cmd_import)
 
 
@@ -88,7 +90,15 @@ def _cmd_export(args: Any) -> int:
     with StoryStore().open(args.name, read_only=True) as story:
         fmt = args.format or ("st" if path.suffix.lower() not in (".jsonl", ".json", ".md", ".markdown", ".txt") else None)
         fmt = fmt or {".jsonl": "st", ".json": "kobold", ".md": "md", ".markdown": "md", ".txt": "txt"}[path.suffix.lower()]
-        text = _with_memory(story, export_story(story, None, fmt), fmt)
+        lite = None
+        if fmt == "kobold":  # Lite needs the character and the world info, not only the chat
+            from storyteller.lite_export import lite_context
+            from storyteller.paths import get_paths
+
+            lite, notes = lite_context(story.settings, get_paths())
+            for note in notes:
+                print(f"note: {_plain(note)}", file=sys.stderr)
+        text = _with_memory(story, export_story(story, None, fmt, lite=lite), fmt)
         if not to_stdout:
             atomic_write(path, text.encode("utf-8"))
     if to_stdout:
@@ -105,7 +115,10 @@ def _cmd_import(args: Any) -> int:
     story, report = import_story(StoryStore(), Path(args.path), name=args.name)
     try:
         print(f"imported {Path(args.path).name} ({report.source_format}): {len(story.nodes)} nodes")
-        for line in report.lines():
+        from storyteller.content import link_chat_card
+        from storyteller.paths import get_paths
+
+        for line in report.lines() + link_chat_card(story, get_paths(), Path(args.path).name, args.card):
             print(_plain(line))
         for line in _import_memory(story):
             print(_plain(line))

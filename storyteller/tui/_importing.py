@@ -91,9 +91,12 @@ def import_path(raw: str, paths: Paths) -> ImportResult:
     if kind == "story":
         from storyteller.story import StoryStore, import_story
 
+        from storyteller.content import link_chat_card
+
         story, report = import_story(StoryStore(paths.stories_dir), path)
         try:
-            return ImportResult("story", story.name, story.folder, report.source_format, report.lines())
+            lines = report.lines() + link_chat_card(story, paths, path.name)
+            return ImportResult("story", story.name, story.folder, report.source_format, lines)
         finally:
             story.close()
     from storyteller.cards import import_card

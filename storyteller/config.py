@@ -22,7 +22,7 @@ from storyteller.sampling import Sampling
 from storyteller.errors import ConfigError
 from storyteller.paths import Paths, get_paths
 
-__all__ = ["EngineSettings", "MemorySettings", "ModelsSettings", "RemoteSettings", "Settings", "apply_overrides", "load_settings"]
+__all__ = ["EngineSettings", "MemorySettings", "ModelsSettings", "RemoteSettings", "ReplySettings", "Settings", "apply_overrides", "load_settings"]
 
 MIN_CONTEXT = 256
 """Smallest context size accepted (a card and a reply need more than this anyway)."""
@@ -81,6 +81,13 @@ class EngineSettings(_Section):
     """Reuse the KV cache for a prompt that shares a prefix with the previous one."""
     context_shift: bool = True
     """Shift the KV cache when old history was trimmed from the middle of the prompt."""
+    cache_reuse: Literal["exact", "balanced", "fast"] = "balanced"
+    """How much stale cache the embedded engine may keep when the prompt changed in the middle
+    (cached tokens after an edit hold values computed without it): ``exact`` reuses only the
+    unchanged prefix plus a span removed right after it (koboldcpp's ContextShift); ``fast``
+    reuses every cached run that is still in the prompt; ``balanced`` does too, but evaluates
+    again the tokens right after each edit, and everything from the first stale token once the
+    stale tokens have missed too many edits."""
     kv_state: Literal["turn", "exit", "off"] = "turn"
     """Save the engine's KV cache with the story after every turn, only on exit, or never; a
     reopened story then resumes without re-reading its prompt."""
@@ -109,32 +116,14 @@ class RemoteSettings(_Section):
     """Seconds to wait for the first token (prompt evaluation can be slow on a CPU)."""
     between_tokens_timeout: float = Field(default=120.0, gt=0)
     """Seconds to wait between tokens before giving up."""
+    answer_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a short request (model list, context size, token count) may take in all, however
+    slowly the server sends its answer; a silent server is reported after this long."""
+    generation_timeout: float = Field(default=1800.0, gt=0)
+    """Seconds one generation may take in all, however the server streams (a server that
+    dribbles bytes or never ends is cut off here; the text so far is kept)."""
     retries: int = Field(default=2, ge=0)
     """Retries with backoff on busy (429/503) or refused connections before streaming starts."""
-
-
-class MemorySettings(_Section):
-    """Long-term memory: summaries of history that left the context, and pinned facts."""
-
-    enabled: bool = True
-    """Write summaries as history is about to leave the context, and send them and the pins."""
-    position: Literal["before_history", "top"] = "before_history"
-    """Where memory goes: after the story string, just before the history (it changes only when
-    history is trimmed, so the engine's cache survives), or at the very top."""
-    summary_share: float = Field(default=0.2, ge=0.0, le=0.8)
-    """Share of the prompt room (context minus the reply) summaries may use."""
-    pinned_share: float = Field(default=0.1, ge=0.0, le=0.8)
-    """Share of the prompt room pinned facts are meant to stay within (they are always sent)."""
-    span_messages: int = Field(default=8, ge=2, le=64)
-    """Messages one summary covers."""
-    lookahead_messages: int = Field(default=16, ge=0, le=256)
-    """Summarise this many messages ahead of the trim point, so a summary is ready when they leave."""
-    keep_recent: int = Field(default=8, ge=2, le=256)
-    """Never summarise the newest messages (they are still being swiped and edited)."""
-    summary_tokens: int = Field(default=120, ge=16, le=1024)
-    """Most tokens the model may write for one summary."""
-    jobs_per_turn: int = Field(default=3, ge=1, le=64)
-    """Most summaries written after one reply (a long imported story catches up over turns)."""
 
 
 class MemorySettings(_Section):
@@ -171,6 +160,15 @@ class ModelsSettings(_Section):
     """Also list the models of Ollama, LM Studio, Jan, GPT4All and the Hugging Face cache."""
 
 
+class ReplySettings(_Section):
+    """How a finished reply is tidied before it is shown and saved."""
+
+    trim_sentences: Literal["auto", "on", "off"] = "auto"
+    """Cut a reply back to its last complete sentence, as Kobold Lite and SillyTavern do (the cut
+    text stays in the story, and Continue finishes it). ``auto``: on in story and adventure
+    modes, off in chat and instruct."""
+
+
 class Settings(BaseSettings):
     """All settings."""
 
@@ -191,8 +189,8 @@ class Settings(BaseSettings):
     """Where models are looked for."""
     memory: MemorySettings = Field(default_factory=MemorySettings)
     """Scene summaries and pinned facts."""
-    memory: MemorySettings = Field(default_factory=MemorySettings)
-    """Scene summaries and pinned facts."""
+    reply: ReplySettings = Field(default_factory=ReplySettings)
+    """Tidying finished replies (trimming incomplete sentences)."""
 
     @classmethod
     def settings_customise_sources(

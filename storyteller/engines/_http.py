@@ -34,6 +34,8 @@ __all__ = ["RemoteClient", "describe_body", "resolve_api_key"]
 MAX_RETRY_AFTER = 30.0
 """Longest wait we accept from a Retry-After header before giving up instead."""
 MAX_ERROR_BODY = 64 * 1024
+MAX_BODY = 16 * 1024 * 1024
+"""Largest answer we buffer (model lists, token counts, a whole non-streamed reply)."""
 
 
 def resolve_api_key(settings: RemoteSettings) -> str | None:
@@ -123,9 +125,9 @@ class RemoteClient:
         return f"RemoteClient({self.label!r})"
 
     def control_timeout(self) -> httpx.Timeout:
-        """Timeouts for short calls (info, counts, abort)."""
+        """Timeouts for short calls (info, counts, abort); :meth:`json` adds the overall deadline."""
         s = self.settings
-        return httpx.Timeout(connect=s.connect_timeout, read=s.between_tokens_timeout, write=s.connect_timeout, pool=s.connect_timeout)
+        return httpx.Timeout(connect=s.connect_timeout, read=s.answer_timeout, write=s.connect_timeout, pool=s.connect_timeout)
 
     def generation_timeout(self) -> httpx.Timeout:
         """Timeouts for a generation: our own reader enforces the first-token / between-token limits."""
@@ -195,11 +197,54 @@ class RemoteClient:
 
     async def json(self, method: str, path: str, *, body: Any = None, timeout: httpx.Timeout | None = None,
                    retry: bool = True, ok_statuses: tuple[int, ...] = ()) -> tuple[int, Any]:
-        """Send a request and decode a JSON answer; returns ``(status, parsed body)``."""
-        response = await self.send(method, path, body=body, timeout=timeout, retry=retry, ok_statuses=ok_statuses)
-        if response.status_code in ok_statuses:
-            return response.status_code, None
-        return response.status_code, self.decode_json(response.content, path)
+        """Send a request and decode a JSON answer; returns ``(status, parsed body)``.
+
+        The whole call, body included, must finish within ``remote.answer_timeout`` seconds and
+        the body may not exceed :data:`MAX_BODY` bytes.
+
+        Raises:
+            EngineTimeoutError: No complete answer in time.
+            EngineResponseError: The answer is too big or not JSON.
+        """
+        limit = self.settings.answer_timeout
+        try:
+            async with asyncio.timeout(limit):
+                status, raw = await self.fetch(method, path, body=body, timeout=timeout, retry=retry,
+                                               ok_statuses=ok_statuses)
+        except TimeoutError:
+            raise EngineTimeoutError(
+                f"{self.label} gave no complete answer to {path} within {limit:g} s (remote.answer_timeout). "
+                f"Is it overloaded or hung? Check the server's console. {self.hint}"
+            ) from None
+        if status in ok_statuses:
+            return status, None
+        return status, self.decode_json(raw, path)
+
+    async def fetch(self, method: str, path: str, *, body: Any = None, timeout: httpx.Timeout | None = None,
+                    retry: bool = True, ok_statuses: tuple[int, ...] = ()) -> tuple[int, bytes]:
+        """Send a request and read its body, at most :data:`MAX_BODY` bytes; returns ``(status, body)``.
+
+        No overall deadline of its own: callers wrap it in one.
+        """
+        response = await self.send(method, path, body=body, stream=True, timeout=timeout, retry=retry,
+                                   ok_statuses=ok_statuses)
+        try:
+            if response.status_code in ok_statuses:
+                return response.status_code, b""
+            raw = bytearray()
+            try:
+                async for piece in response.aiter_bytes():
+                    raw += piece
+                    if len(raw) > MAX_BODY:
+                        raise EngineResponseError(
+                            f"{self.label} answered {path} with more than {MAX_BODY // 1048576} MiB; "
+                            f"that is not a normal answer, so it was cut off. {self.hint}"
+                        )
+            except httpx.HTTPError as exc:
+                raise self.transport_error(exc, path) from exc
+            return response.status_code, bytes(raw)
+        finally:
+            await response.aclose()
 
     def decode_json(self, raw: bytes, path: str, partial_text: str = "") -> Any:
         """Parse a JSON body or raise :class:`EngineResponseError` with an excerpt."""

@@ -22,11 +22,13 @@ import httpx
 
 from storyteller.engines.base import GenerationRequest
 
-__all__ = ["CancelRequested", "Deadline", "RunState", "StopScanner", "TimedReader", "estimate_tokens", "wait_cancellable"]
+__all__ = ["MAX_CHARS_PER_TOKEN", "CancelRequested", "Deadline", "RunState", "StopScanner", "TimedReader", "estimate_tokens", "wait_cancellable"]
 
 T = TypeVar("T")
 POLL_SECONDS = 0.02
 """How often a pending read checks ``request.cancel`` (koboldcpp itself polls every 20 ms)."""
+MAX_CHARS_PER_TOKEN = 64
+"""Longest text we accept per requested token (real tokens average about four characters)."""
 ESTIMATE_MARGIN = 1.15
 """tiktoken's count is scaled by this when the server cannot count, to err on the safe side."""
 
@@ -36,17 +38,19 @@ class CancelRequested(Exception):
 
 
 class Deadline(Exception):
-    """A first-token or between-token deadline passed.
+    """A first-token, between-token or overall deadline passed.
 
     Attributes:
         first: True when no text had arrived yet.
         seconds: The limit that passed.
+        overall: True when it was the whole request's deadline (``remote.generation_timeout``).
     """
 
-    def __init__(self, first: bool, seconds: float) -> None:
+    def __init__(self, first: bool, seconds: float, overall: bool = False) -> None:
         super().__init__(f"no data for {seconds:g} s")
         self.first = first
         self.seconds = seconds
+        self.overall = overall
 
 
 async def wait_cancellable(awaitable: Awaitable[T], *, cancel: threading.Event, timeout: float, first: bool = True) -> T:
@@ -88,13 +92,15 @@ class TimedReader:
     """
 
     def __init__(self, response: httpx.Response, cancel: threading.Event, first_token_timeout: float,
-                 between_tokens_timeout: float) -> None:
+                 between_tokens_timeout: float, overall: tuple[float, float] | None = None) -> None:
         self._bytes: AsyncIterator[bytes] = response.aiter_raw()
         self._cancel = cancel
         self._first_timeout = first_token_timeout
         self._between_timeout = between_tokens_timeout
         self._got_text = False
         self._deadline = time.monotonic() + first_token_timeout
+        # (monotonic end, limit in seconds): a server dribbling bytes cannot hold us past it.
+        self._overall = overall
 
     def text_arrived(self) -> None:
         """Call when text arrived: from now on the between-tokens limit applies."""
@@ -110,11 +116,16 @@ class TimedReader:
             httpx.HTTPError: The connection failed.
         """
         limit = self._between_timeout if self._got_text else self._first_timeout
-        left = max(self._deadline - time.monotonic(), 0.0)
+        now = time.monotonic()
+        left = max(self._deadline - now, 0.0)
+        overall = self._overall is not None and self._overall[0] - now < left
+        if overall:
+            assert self._overall is not None
+            left, limit = max(self._overall[0] - now, 0.0), self._overall[1]
         try:
             return await wait_cancellable(self._next(), cancel=self._cancel, timeout=left, first=not self._got_text)
         except Deadline:
-            raise Deadline(not self._got_text, limit) from None
+            raise Deadline(not self._got_text, limit, overall) from None
 
     async def _next(self) -> bytes | None:
         try:
@@ -171,22 +182,53 @@ class StopScanner:
 
 @dataclass(slots=True)
 class RunState:
-    """The state of one remote generation: what arrived, what was shown, when."""
+    """The state of one remote generation: what arrived, what was shown, when.
+
+    The client enforces ``max_tokens`` itself, for servers that ignore it: every piece of text
+    that arrives counts as at least one token, and the text may not grow past
+    :data:`MAX_CHARS_PER_TOKEN` characters per requested token. :attr:`exhausted` turns true at
+    either limit and :meth:`take` drops what lies beyond it.
+    """
 
     request: GenerationRequest
     genkey: str
     scanner: StopScanner
+    timeout: float = 1800.0
     started: float = field(default_factory=time.monotonic)
     raw: str = ""
     shown: str = ""
     first_text_at: float | None = None
     sent: bool = False
     done: bool = False
+    pieces: int = 0
+    exhausted: bool = False
+    reason: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def deadline(self) -> tuple[float, float]:
+        """(monotonic end, seconds) of the whole request: ``remote.generation_timeout``."""
+        return self.started + self.timeout, self.timeout
+
+    def seconds_left(self) -> float:
+        """Seconds until :attr:`deadline`."""
+        return max(self.started + self.timeout - time.monotonic(), 0.0)
 
     def take(self, text: str) -> str:
         """Record text from the server; return what may be shown now."""
-        if text and self.first_text_at is None:
+        if self.exhausted or not text:
+            return ""
+        if self.first_text_at is None:
             self.first_text_at = time.monotonic()
+        max_tokens = self.request.sampling.max_tokens
+        room = max_tokens * MAX_CHARS_PER_TOKEN - len(self.raw)
+        self.pieces += 1
+        if self.pieces > max_tokens:
+            self.exhausted = True  # the server sent more than we asked for: drop it, stop reading
+            return ""
+        if len(text) > room:
+            text = text[: max(room, 0)]
+            self.exhausted = True
         self.raw += text
         shown = self.scanner.feed(text)
         self.shown += shown

@@ -15,6 +15,7 @@ then arrives in the text and our own scanner cuts it, which also tells us which 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -24,18 +25,15 @@ from typing import Any
 import httpx
 
 from storyteller.config import RemoteSettings
-from storyteller.engines._http import RemoteClient
+from storyteller.engines._http import RemoteClient, describe_body
 from storyteller.engines._http_stream import (
     CancelRequested,
     Deadline,
     RunState,
-    StopScanner,
-    TimedReader,
     estimate_tokens,
     wait_cancellable,
 )
 from storyteller.engines._remote import RemoteBackend
-from storyteller.engines._sse import SSEParser, SSEProtocolError
 from storyteller.engines.base import (
     BackendInfo,
     Chunk,
@@ -108,6 +106,9 @@ def kobold_payload(request: GenerationRequest, *, genkey: str, context_length: i
         "dry_multiplier": s.dry_multiplier,
         "dry_base": s.dry_base,
         "dry_allowed_length": s.dry_allowed_length,
+        "dry_penalty_last_n": context_length if s.dry_penalty_last_n == -1 else s.dry_penalty_last_n,
+        "dry_sequence_breakers": s.dry_sequence_breakers,
+        "nsigma": s.top_n_sigma,
         "xtc_probability": s.xtc_probability,
         "xtc_threshold": s.xtc_threshold,
         "grammar": s.grammar,
@@ -141,6 +142,8 @@ class KoboldBackend(RemoteBackend):
         )
         self._has_extra = True
 
+    _hint = _HINT
+
     def __repr__(self) -> str:
         return f"KoboldBackend(url={self.base_url!r})"
 
@@ -154,7 +157,7 @@ class KoboldBackend(RemoteBackend):
         status, ctx = await self._client.json("GET", "api/extra/true_max_context_length", ok_statuses=(404,))
         if status == 404:  # KoboldAI United and very old koboldcpp; capped at 4096 on 1.76
             _, ctx = await self._client.json("GET", "api/v1/config/max_context_length")
-        context_length = int(_field(ctx, "value", self._client, "max_context_length"))
+        context_length = _whole_number(ctx, "value", self._client, "max_context_length", minimum=1)
         capabilities = {"text", "logit_bias"}
         warnings: list[str] = []
         if self._has_extra:
@@ -185,9 +188,7 @@ class KoboldBackend(RemoteBackend):
         if not self._has_extra:
             return estimate_tokens(text)
         _, body = await self._client.json("POST", "api/extra/tokencount", body={"prompt": text, "special": False})
-        count = int(_field(body, "value", self._client, "api/extra/tokencount"))
-        if count < 0:
-            raise EngineResponseError(f"{self._client.label} could not count tokens (value {count}).")
+        count = _whole_number(body, "value", self._client, "api/extra/tokencount", minimum=0)
         return self._remember_count(text, count)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
@@ -198,8 +199,9 @@ class KoboldBackend(RemoteBackend):
         """
         info = self.info()
         payload = kobold_payload(request, genkey=_new_genkey(), context_length=info.context_length)
-        run = RunState(request, payload["genkey"], StopScanner(request.sampling.stop))
-        produce = self._produce_stream(run, payload) if self.streaming else self._produce_blocking(run, payload)
+        run = self._new_run(request, payload["genkey"])
+        produce = (self._produce_stream(run, "api/extra/generate/stream", payload) if self.streaming
+                   else self._produce_blocking(run, payload))
         try:
             async with aclosing(produce) as chunks:
                 async for chunk in chunks:
@@ -239,68 +241,19 @@ class KoboldBackend(RemoteBackend):
 
     # -- generation -------------------------------------------------------------------------
 
-    async def _produce_stream(self, run: RunState, payload: dict[str, Any]) -> AsyncIterator[Chunk]:
-        s = self._settings
-        path = "api/extra/generate/stream"
-        try:
-            response = await wait_cancellable(
-                self._client.send("POST", path, body=payload, stream=True, timeout=self._client.generation_timeout()),
-                cancel=run.request.cancel, timeout=s.first_token_timeout)
-        except CancelRequested:
-            run.sent = True
-            yield await self._cancelled(run)
-            return
-        except Deadline as exc:
-            run.sent = True
-            raise self._deadline_error(run, exc) from None
-        run.sent = True
-        reader = TimedReader(response, run.request.cancel, s.first_token_timeout, s.between_tokens_timeout)
-        parser = SSEParser()
-        final: str | None = None
-        cut = False
-        try:
-            while final is None:
-                try:
-                    data = await reader.read()
-                except httpx.HTTPError:
-                    cut = True
-                    break
-                try:
-                    events = parser.close() if data is None else parser.feed(data)
-                except SSEProtocolError as exc:
-                    raise self._bad_stream(run, str(exc)) from None
-                for event in events:
-                    token, reason = self._parse_event(run, event.data)
-                    if token:
-                        reader.text_arrived()
-                        shown = run.take(token)
-                        if shown:
-                            yield TextChunk(shown)
-                            if run.request.cancel.is_set():
-                                raise CancelRequested  # set while the consumer held this chunk
-                    if run.scanner.matched is not None:
-                        final = "stop"
-                        break
-                    if reason is not None:
-                        final = reason
-                if data is None:
-                    if final is None and not parser.saw_any_field:
-                        raise self._bad_stream(run, "the answer is not an event stream")
-                    cut = final is None
-                    break
-        except CancelRequested:
-            await response.aclose()
-            yield await self._cancelled(run)
-            return
-        except Deadline as exc:
-            raise self._deadline_error(run, exc) from None
-        finally:
-            await response.aclose()
+    def _stream_dropped(self, run: RunState, exc: httpx.HTTPError, path: str) -> None:
+        """koboldcpp keeps generating when the connection drops: recover the rest with ``check``."""
+
+    def _stream_closed(self, run: RunState) -> bool:
+        return run.reason is None  # koboldcpp ends a finished stream by closing: no reason means cut
+
+    async def _stream_ended(self, run: RunState, cut: bool) -> AsyncIterator[Chunk]:
         if cut:
             async for chunk in self._recover(run):
                 yield chunk
             return
-        for chunk in await self._finish(run, final or "length"):
+        final = "stop" if run.scanner.matched is not None else (run.reason or "length")
+        for chunk in await self._finish(run, final):
             yield chunk
 
     async def _produce_blocking(self, run: RunState, payload: dict[str, Any]) -> AsyncIterator[Chunk]:
@@ -308,9 +261,10 @@ class KoboldBackend(RemoteBackend):
         path = "api/v1/generate"
         run.sent = True
         try:
-            response = await wait_cancellable(
-                self._client.send("POST", path, body=payload, timeout=self._client.generation_timeout()),
-                cancel=run.request.cancel, timeout=s.first_token_timeout + s.between_tokens_timeout)
+            _, raw = await wait_cancellable(
+                self._client.fetch("POST", path, body=payload, timeout=self._client.generation_timeout()),
+                cancel=run.request.cancel,
+                timeout=min(s.first_token_timeout + s.between_tokens_timeout, run.seconds_left()))
         except CancelRequested:
             await self.abort(run.genkey)
             text = await self._safe_check(run.genkey)
@@ -327,7 +281,7 @@ class KoboldBackend(RemoteBackend):
             async for chunk in self._recover(run):
                 yield chunk
             return
-        body = self._client.decode_json(response.content, path)
+        body = self._client.decode_json(raw, path)
         text = _result_text(body, self._client, path)
         shown = run.take(text)
         if shown:
@@ -357,7 +311,7 @@ class KoboldBackend(RemoteBackend):
                 shown = run.take(text[len(run.raw):])
                 if shown:
                     yield TextChunk(shown)
-                if run.scanner.matched is not None:
+                if run.scanner.matched is not None or run.exhausted:
                     for chunk in await self._finish(run, "stop"):
                         yield chunk
                     return
@@ -366,6 +320,8 @@ class KoboldBackend(RemoteBackend):
                 raise lost
             if perf.get("idle") == 1 and int(perf.get("queue", 0) or 0) == 0:
                 break
+            if run.seconds_left() <= 0:
+                raise self._deadline_error(run, Deadline(False, run.timeout, overall=True))
             if time.monotonic() > quiet_until:
                 raise EngineTimeoutError(f"{label}: no new text for {self._settings.between_tokens_timeout:g} s "
                                          "after the stream dropped.", partial_text=run.shown)
@@ -392,20 +348,22 @@ class KoboldBackend(RemoteBackend):
         except (EngineError, asyncio.TimeoutError):
             return ""
 
-    def _parse_event(self, run: RunState, data: str) -> tuple[str, str | None]:
+    def _parse_event(self, run: RunState, data: str) -> tuple[str, bool]:
         body = _json_or_none(data)
         token = body.get("token") if isinstance(body, dict) else None
         if not isinstance(token, str):
             raise self._bad_stream(run, f"an event without a text token: {data[:120]!r}")
         reason = body.get("finish_reason")
         # koboldcpp 1.76 sends the *string* "null" until the last event; newer ones send null
-        return token, (reason if isinstance(reason, str) and reason not in ("null", "") else None)
+        if isinstance(reason, str) and reason not in ("null", ""):
+            run.reason = reason
+        return token, run.reason is not None
 
     async def _finish(self, run: RunState, final: str, result: dict[str, Any] | None = None,
                       perf: dict[str, Any] | None = None) -> list[Chunk]:
         """The last chunks of a reply that ended on the server: held-back text, then Finished."""
-        if run.scanner.matched is not None:
-            await self.abort(run.genkey)  # it may still be generating past a stop we scanned ourselves
+        if run.scanner.matched is not None or run.exhausted:
+            await self.abort(run.genkey)  # it may still be generating past a stop or max_tokens we enforced
         perf = perf if perf is not None else await self.perf()
         stop_reason = perf.get("stop_reason") if perf else None
         chunks: list[Chunk] = []
@@ -422,6 +380,8 @@ class KoboldBackend(RemoteBackend):
             )
         if run.scanner.matched is not None:
             reason, stop = "stop", run.scanner.matched
+        elif run.exhausted:
+            reason, stop = "length", None
         elif stop_reason in (1, 2) or (stop_reason is None and final == "stop"):
             reason, stop = "stop", None
         else:
@@ -461,20 +421,6 @@ class KoboldBackend(RemoteBackend):
                 stats.prompt_seconds = float(perf["last_process_time"])
         return stats
 
-    def _bad_stream(self, run: RunState, what: str) -> EngineResponseError:
-        return EngineResponseError(
-            f"{self._client.label} sent a malformed event stream ({what}); the text so far is kept. {_HINT}",
-            partial_text=run.shown,
-        )
-
-    def _deadline_error(self, run: RunState, exc: Deadline) -> EngineTimeoutError:
-        if exc.first:
-            what = (f"no reply within {exc.seconds:g} s (remote.first_token_timeout); the prompt may be "
-                    "too long for this server, or it is busy with another request")
-        else:
-            what = f"no new text for {exc.seconds:g} s (remote.between_tokens_timeout); the text so far is kept"
-        return EngineTimeoutError(f"{self._client.label}: {what}.", partial_text=run.shown)
-
 
 def _new_genkey() -> str:
     return "KCPP" + secrets.token_hex(6).upper()
@@ -486,8 +432,6 @@ def _truthy(value: object) -> bool:
 
 
 def _json_or_none(data: str) -> Any:
-    import json
-
     try:
         return json.loads(data)
     except ValueError:
@@ -498,6 +442,26 @@ def _field(body: Any, key: str, client: RemoteClient, path: str) -> Any:
     if not isinstance(body, dict) or key not in body:
         raise EngineResponseError(f"{client.label} answered {path} without {key!r}. {_HINT}")
     return body[key]
+
+
+def _whole_number(body: Any, key: str, client: RemoteClient, path: str, *, minimum: int) -> int:
+    """``body[key]`` as an int of at least ``minimum``; anything else is the server's error, in one line."""
+    value = _field(body, key, client, path)
+    number: int | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or number < minimum:
+        raise EngineResponseError(
+            f"{client.label} answered {path} with {key} = {describe_body(json.dumps(value))[:60]}, which is not "
+            f"a whole number of at least {minimum}. Is this really koboldcpp? {_HINT}"
+        )
+    return number
 
 
 def _result_text(body: Any, client: RemoteClient, path: str) -> str:

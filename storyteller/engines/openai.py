@@ -27,13 +27,10 @@ from storyteller.engines._http_stream import (
     CancelRequested,
     Deadline,
     RunState,
-    StopScanner,
-    TimedReader,
     estimate_tokens,
     wait_cancellable,
 )
 from storyteller.engines._remote import RemoteBackend
-from storyteller.engines._sse import SSEParser, SSEProtocolError
 from storyteller.engines.base import (
     BackendInfo,
     Chunk,
@@ -46,7 +43,6 @@ from storyteller.errors import (
     EngineConnectionError,
     EngineError,
     EngineResponseError,
-    EngineTimeoutError,
 )
 
 __all__ = ["OpenAIBackend", "openai_urls", "openai_payload"]
@@ -65,7 +61,8 @@ _EXTRAS: dict[str, dict[str, str]] = {
                   "repeat_last_n": "repeat_last_n", "mirostat_mode": "mirostat", "mirostat_tau": "mirostat_tau",
                   "mirostat_eta": "mirostat_eta", "dry_multiplier": "dry_multiplier", "dry_base": "dry_base",
                   "dry_allowed_length": "dry_allowed_length", "xtc_probability": "xtc_probability",
-                  "xtc_threshold": "xtc_threshold", "grammar": "grammar"},
+                  "xtc_threshold": "xtc_threshold", "grammar": "grammar", "top_n_sigma": "top_n_sigma",
+                  "dry_penalty_last_n": "dry_penalty_last_n", "dry_sequence_breakers": "dry_sequence_breakers"},
     "llama-cpp-python": {"top_k": "top_k", "min_p": "min_p", "repeat_penalty": "repeat_penalty",
                          "mirostat_mode": "mirostat_mode", "mirostat_tau": "mirostat_tau",
                          "mirostat_eta": "mirostat_eta", "grammar": "grammar"},
@@ -173,6 +170,8 @@ class OpenAIBackend(RemoteBackend):
         self._model = settings.model or ""
         self._tokenizer: _Tokenizer | None = None
         self._token_overhead = 0
+
+    _hint = _HINT
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(url={self.root_url!r}, server={self.server!r})"
@@ -290,89 +289,51 @@ class OpenAIBackend(RemoteBackend):
         self.info()
         path = self._api + ("chat/completions" if request.messages is not None else "completions")
         payload = openai_payload(request, model=self._model, server=self.server, stream=self.streaming)
-        run = RunState(request, "", StopScanner(request.sampling.stop))
+        run = self._new_run(request)
         produce = self._produce_stream(run, path, payload) if self.streaming else self._produce_blocking(run, path, payload)
         async with aclosing(produce) as chunks:
             async for chunk in chunks:
                 yield chunk
 
-    async def _produce_stream(self, run: RunState, path: str, payload: dict[str, Any]) -> AsyncIterator[Chunk]:
-        s = self._settings
-        try:
-            response = await wait_cancellable(
-                self._client.send("POST", path, body=payload, stream=True, timeout=self._client.generation_timeout()),
-                cancel=run.request.cancel, timeout=s.first_token_timeout)
-        except CancelRequested:
-            yield self._finished(run, "cancelled", {})
-            return
-        except Deadline as exc:
-            raise self._deadline_error(run, exc) from None
-        reader = TimedReader(response, run.request.cancel, s.first_token_timeout, s.between_tokens_timeout)
-        parser = SSEParser()
-        extra: dict[str, Any] = {}
-        reason: str | None = None
-        done = False
-        try:
-            while not done:
-                try:
-                    data = await reader.read()
-                except httpx.HTTPError as exc:
-                    raise self._client.transport_error(exc, path, partial_text=run.shown) from None
-                try:
-                    events = parser.close() if data is None else parser.feed(data)
-                except SSEProtocolError as exc:
-                    raise self._bad_stream(run, str(exc)) from None
-                for event in events:
-                    if event.data.strip() == "[DONE]":
-                        done = True
-                        break
-                    text, got_reason = self._parse_chunk(run, event.data, extra)
-                    if text:
-                        reader.text_arrived()
-                        shown = run.take(text)
-                        if shown:
-                            yield TextChunk(shown)
-                            if run.request.cancel.is_set():
-                                raise CancelRequested  # set while the consumer held this chunk
-                        if run.scanner.matched is not None:
-                            done = True  # a stop beyond what the server was sent: closing stops it
-                            break
-                    reason = got_reason or reason
-                if data is None:
-                    if reason is None and not done:
-                        if not parser.saw_any_field:
-                            raise self._bad_stream(run, "the answer is not an event stream")
-                        raise EngineConnectionError(
-                            f"{self._client.label} ended the stream mid-reply (no finish reason, no [DONE]); "
-                            "the text so far is kept. Check the server's console.", partial_text=run.shown)
-                    break
-        except CancelRequested:
-            yield self._finished(run, "cancelled", extra)
-            return
-        except Deadline as exc:
-            raise self._deadline_error(run, exc) from None
-        finally:
-            await response.aclose()  # before [DONE], this drops the connection: the server stops
+    def _parse_event(self, run: RunState, data: str) -> tuple[str, bool]:
+        if data.strip() == "[DONE]":
+            return "", True
+        text, reason = self._parse_chunk(run, data, run.extra)
+        run.reason = reason or run.reason
+        return text, False  # after finish_reason a usage chunk may follow: read on to [DONE] or the end
+
+    def _stream_closed(self, run: RunState) -> bool:
+        if run.reason is None:
+            raise EngineConnectionError(
+                f"{self._client.label} ended the stream mid-reply (no finish reason, no [DONE]); "
+                "the text so far is kept. Check the server's console.", partial_text=run.shown)
+        return False
+
+    async def _stream_ended(self, run: RunState, cut: bool) -> AsyncIterator[Chunk]:
         tail = run.scanner.flush()
         if tail:
             run.shown += tail
             yield TextChunk(tail)
-        yield self._finished(run, reason or "stop", extra)
+        yield self._finished(run, run.reason or "stop", run.extra)
+
+    async def _cancelled(self, run: RunState) -> Finished:
+        return self._finished(run, "cancelled", run.extra)
 
     async def _produce_blocking(self, run: RunState, path: str, payload: dict[str, Any]) -> AsyncIterator[Chunk]:
         s = self._settings
         try:
-            response = await wait_cancellable(
-                self._client.send("POST", path, body=payload, timeout=self._client.generation_timeout()),
-                cancel=run.request.cancel, timeout=s.first_token_timeout + s.between_tokens_timeout)
+            _, raw = await wait_cancellable(
+                self._client.fetch("POST", path, body=payload, timeout=self._client.generation_timeout()),
+                cancel=run.request.cancel,
+                timeout=min(s.first_token_timeout + s.between_tokens_timeout, run.seconds_left()))
         except CancelRequested:
             yield self._finished(run, "cancelled", {})
             return
         except Deadline as exc:
             raise self._deadline_error(run, exc) from None
         extra: dict[str, Any] = {}
-        body = self._client.decode_json(response.content, path)
-        text, reason = self._parse_chunk(run, response.text, extra, body=body)
+        body = self._client.decode_json(raw, path)
+        text, reason = self._parse_chunk(run, raw.decode("utf-8", "replace"), extra, body=body)
         if not isinstance(body, dict) or not body.get("choices"):
             raise EngineResponseError(f"{self._client.label} answered {path} without choices. {_HINT}")
         shown = run.take(text)
@@ -444,18 +405,4 @@ class OpenAIBackend(RemoteBackend):
             return Finished("cancelled", stats)
         if run.scanner.matched is not None:
             return Finished("stop", stats, run.scanner.matched)
-        return Finished("length" if reason == "length" else "stop", stats)
-
-    def _bad_stream(self, run: RunState, what: str) -> EngineResponseError:
-        return EngineResponseError(
-            f"{self._client.label} sent a malformed reply ({what}); the text so far is kept. {_HINT}",
-            partial_text=run.shown,
-        )
-
-    def _deadline_error(self, run: RunState, exc: Deadline) -> EngineTimeoutError:
-        if exc.first:
-            what = (f"no reply within {exc.seconds:g} s (remote.first_token_timeout); the prompt may be too "
-                    "long for this server, or it is busy")
-        else:
-            what = f"no new text for {exc.seconds:g} s (remote.between_tokens_timeout); the text so far is kept"
-        return EngineTimeoutError(f"{self._client.label}: {what}.", partial_text=run.shown)
+        return Finished("length" if reason == "length" or run.exhausted else "stop", stats)

@@ -105,7 +105,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         template = row["template"]
         if ollama and ollama["template"]:
             template += f" (Ollama's: {ollama['template']})"
-        fit = f"fits in memory: {row['fits_memory']} (needs about {_gb(row['needs_bytes'])} at context {row['context_used']})"
+        fit = (f"fits in memory: {row['fits_memory']} (needs about {_gb(row['needs_bytes'])} at context "
+               f"{row['context_used']})")
         if row["fits_gpu"] is not None:
             fit += f"; in GPU memory: {row['fits_gpu']}"
         print(f"{row['ref']}    [{row['source']}]\n  {row['path']}\n  {row['architecture']}, {row['size_label']} "

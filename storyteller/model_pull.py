@@ -244,7 +244,8 @@ def pull(source: PullSource, models_dir: Path, *, force: bool = False, retries: 
                 attempt += 1
                 now = part.stat().st_size if part.exists() else 0
                 if attempt > retries:
-                    raise PullError(f"{source.label}: the download was interrupted at {now:,} bytes ({exc or type(exc).__name__}); "
+                    why = str(exc) or type(exc).__name__
+                    raise PullError(f"{source.label}: the download was interrupted at {now:,} bytes ({why}); "
                                     "run the same command again to continue from there.") from None
                 time.sleep(min(0.2 * 2 ** attempt, 5.0))
                 continue
@@ -289,8 +290,9 @@ def _fetch(client: httpx.Client, source: PullSource, part: Path, have: int, head
             part.unlink()  # the server has less than we do: start again
             return False
         if response.status_code not in (200, 206):
-            hint = {401: " (set HF_TOKEN for a gated or private repository)", 403: " (access denied; a gated "
-                    "repository needs HF_TOKEN and accepted terms)", 404: " (check the name)"}.get(response.status_code, "")
+            hint = {401: " (set HF_TOKEN for a gated or private repository)",
+                    403: " (access denied; a gated repository needs HF_TOKEN and accepted terms)",
+                    404: " (check the name)"}.get(response.status_code, "")
             raise PullError(f"{source.label}: the server answered {response.status_code} "
                             f"{response.reason_phrase}{hint}.")
         if response.status_code == 200 and have:

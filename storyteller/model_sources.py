@@ -21,10 +21,8 @@ Names: ``ollama:NAME[:TAG]``, ``lmstudio:NAME``, ``jan:NAME``, ``gpt4all:NAME``,
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
-import platform
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from storyteller.errors import ModelNotFoundError
+from storyteller.model_stores import Store, read_small, store_roots
 from storyteller.paths import Paths
 
 __all__ = [
@@ -54,7 +53,6 @@ _OLLAMA_LAYERS = {"application/vnd.ollama.image.template": "template",
                   "application/vnd.ollama.image.params": "params"}
 _DIGEST = re.compile(r"sha256[:-]([0-9a-f]{64})")
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
-_MAX_SMALL = 1024 * 1024  # manifests, templates, params, settings files
 _MAX_DEPTH = 5
 
 
@@ -87,14 +85,6 @@ class FoundModel:
         return f"{self.source}:{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
-class Store:
-    """A folder where one app keeps its models."""
-
-    source: str
-    root: Path
-
-
 @dataclass
 class Discovery:
     """What :func:`discover` found: the models, and one line for each thing that was skipped."""
@@ -108,127 +98,6 @@ class Discovery:
         self.problems.append(message)
         if ref:
             self._refs[message] = ref.lower()
-
-
-# -- where each app keeps its models -------------------------------------------------------------
-
-def store_roots(environ: Mapping[str, str] | None = None, *, system: str | None = None,
-                folders: Sequence[str] = ()) -> list[Store]:
-    """The folders to search on this machine, in the order they are listed.
-
-    Args:
-        environ: The environment (``HOME``, ``OLLAMA_MODELS``, ``HF_HOME``, ``XDG_*``,
-            ``APPDATA``, ``STORYTELLER_MODEL_PATH``, ...); defaults to ``os.environ``.
-        system: ``Linux``, ``Darwin`` or ``Windows``; defaults to this machine's.
-        folders: Extra folders (the ``models.folders`` setting).
-    """
-    env = os.environ if environ is None else environ
-    system = system or platform.system()
-    home = Path(env.get("USERPROFILE" if system == "Windows" else "HOME") or Path.home())
-
-    def env_path(name: str, default: Path) -> Path:
-        value = env.get(name)
-        return Path(value).expanduser() if value else default
-
-    if system == "Windows":
-        roaming = env_path("APPDATA", home / "AppData" / "Roaming")
-        local = env_path("LOCALAPPDATA", home / "AppData" / "Local")
-        data, config, cache = roaming, roaming, home / ".cache"
-    elif system == "Darwin":
-        data = config = home / "Library" / "Application Support"
-        local = roaming = data
-        cache = home / ".cache"
-    else:
-        data = env_path("XDG_DATA_HOME", home / ".local" / "share")
-        config = env_path("XDG_CONFIG_HOME", home / ".config")
-        cache = env_path("XDG_CACHE_HOME", home / ".cache")
-        local = roaming = data
-    stores: list[Store] = []
-    add = lambda source, root: stores.append(Store(source, Path(root)))  # noqa: E731
-
-    if env.get("OLLAMA_MODELS"):
-        add("ollama", Path(env["OLLAMA_MODELS"]).expanduser())
-    else:
-        add("ollama", home / ".ollama" / "models")
-        if system == "Linux":  # the system service's store (install.sh makes an `ollama` user)
-            add("ollama", Path("/usr/share/ollama/.ollama/models"))
-
-    pointer = _read_small(home / ".lmstudio-home-pointer")
-    if pointer and pointer.strip():
-        add("lmstudio", Path(pointer.strip()).expanduser() / "models")
-    add("lmstudio", home / ".lmstudio" / "models")
-    add("lmstudio", home / ".cache" / "lm-studio" / "models")
-    app_config = roaming if system == "Windows" else config
-    for settings_file in (home / ".lmstudio" / "settings.json", app_config / "LM Studio" / "settings.json"):
-        chosen = _json_value(settings_file, "downloadsFolder")
-        if isinstance(chosen, str) and chosen:
-            add("lmstudio", Path(chosen).expanduser())
-
-    add("jan", home / "jan" / "models")
-    jan_data = [data / "Jan" / "data"] + ([config / "Jan" / "data"] if system == "Linux" else [])
-    for base in jan_data:
-        add("jan", base / "llamacpp" / "models")
-        add("jan", base / "models")
-
-    ini = (roaming if system == "Windows" else (home / ".config" if system == "Darwin" else config))
-    custom = _ini_value(ini / "nomic.ai" / "GPT4All.ini", "modelPath")
-    if custom:
-        add("gpt4all", Path(custom).expanduser())
-    add("gpt4all", (local if system == "Windows" else data) / "nomic.ai" / "GPT4All")
-
-    hub = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
-    if hub:
-        add("hf", Path(hub).expanduser())
-    else:
-        add("hf", env_path("HF_HOME", cache / "huggingface") / "hub")
-
-    extra = [f for f in (env.get("STORYTELLER_MODEL_PATH") or "").split(os.pathsep) if f.strip()]
-    for folder in [*folders, *extra]:
-        add("folder", Path(folder).expanduser())
-
-    unique: list[Store] = []
-    seen: set[tuple[str, str]] = set()
-    for store in stores:
-        key = (store.source, os.path.normcase(os.path.abspath(store.root)))
-        if key not in seen:
-            seen.add(key)
-            unique.append(store)
-    return unique
-
-
-def _read_small(path: Path, limit: int = _MAX_SMALL) -> str | None:
-    try:
-        if not path.is_file() or path.stat().st_size > limit:
-            return None
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-
-
-def _json_value(path: Path, key: str) -> object:
-    text = _read_small(path)
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data.get(key) if isinstance(data, dict) else None
-
-
-def _ini_value(path: Path, key: str) -> str | None:
-    text = _read_small(path)
-    if not text:
-        return None
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    try:
-        parser.read_string(text)
-    except configparser.Error:
-        return None
-    for section in parser.sections():
-        if parser.has_option(section, key):
-            return parser.get(section, key).strip().strip('"') or None
-    return None
 
 
 # -- discovery ---------------------------------------------------------------------------------
@@ -358,7 +227,7 @@ def _ollama_manifest(root: Path, host: str, namespace: str, model: str, manifest
     else:
         name = f"{host}/{namespace}/{model}:{manifest.name}"
     ref = f"ollama:{name}"
-    text = _read_small(manifest)
+    text = read_small(manifest)
     try:
         data = json.loads(text) if text is not None else None
     except ValueError:
@@ -392,12 +261,12 @@ def _ollama_manifest(root: Path, host: str, namespace: str, model: str, manifest
     params: dict[str, Any] = {}
     if blobs.get("params"):
         try:
-            loaded = json.loads(_read_small(blobs["params"]) or "{}")
+            loaded = json.loads(read_small(blobs["params"]) or "{}")
             params = loaded if isinstance(loaded, dict) else {}
         except ValueError:
             found.problem(f"ollama {name}: its params layer is not JSON; its parameters are ignored.", ref)
-    template = _read_small(blobs["template"]) if blobs.get("template") else None
-    system = _read_small(blobs["system"]) if blobs.get("system") else None
+    template = read_small(blobs["template"]) if blobs.get("template") else None
+    system = read_small(blobs["system"]) if blobs.get("system") else None
     found.models.append(FoundModel("ollama", name, model_blob, template or None, params, system or None))
 
 
@@ -420,7 +289,7 @@ def _huggingface(store: Store, found: Discovery) -> None:
         snapshots = Path(repo.path) / "snapshots"
         if not snapshots.is_dir():
             continue
-        main = (_read_small(Path(repo.path) / "refs" / "main") or "").strip()
+        main = (read_small(Path(repo.path) / "refs" / "main") or "").strip()
         folders = [Path(e.path) for e in _scandir(snapshots, found, "hf") if _is_dir(e)]
 
         def newest_first(folder: Path) -> tuple[bool, float]:
@@ -506,6 +375,9 @@ def resolve_ref(spec: str | Path | None, paths: Paths, *, folders: Sequence[str]
         candidate = Path(text).expanduser()
         if candidate.is_file():
             return FoundModel("file", str(candidate), candidate)
+        for own in find_models(paths):  # storyteller's own folder first, without searching the others
+            if own.parent == paths.models_dir and text in (own.name, own.stem):
+                return FoundModel("storyteller", own.stem, own)
     found = discover(paths, folders=folders, other_apps=other_apps or prefixed, environ=environ)
     query = (rest if prefixed else text).lower()
     if prefixed and prefix.lower() == "hf":

@@ -29,6 +29,7 @@ class GGUFServer:
     files: dict[str, Served] = field(default_factory=dict)
     drops: list[int] = field(default_factory=list)  # per request: close after this many body bytes
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    authorization: list[str | None] = field(default_factory=list)
 
     def start(self) -> GGUFServer:
         owner = self
@@ -41,6 +42,7 @@ class GGUFServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 owner.requests.append((self.path, self.headers.get("Range")))
+                owner.authorization.append(self.headers.get("Authorization"))
                 parts = self.path.strip("/").split("/")
                 if parts[:2] == ["api", "models"] and len(parts) == 4:
                     names = [n for n in owner.files]

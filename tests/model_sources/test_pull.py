@@ -97,10 +97,11 @@ def test_a_wrong_sha256_deletes_the_download(server: GGUFServer) -> None:
 
 
 def test_hugging_face_shorthand_verifies_x_linked_etag(server: GGUFServer) -> None:
-    out = pull("someone/SmolLM2-GGUF:Q4_1", env={"HF_ENDPOINT": server.url})
+    out = pull("someone/SmolLM2-GGUF:Q4_1", env={"HF_ENDPOINT": server.url, "HF_TOKEN": "hf_secret"})
     assert out.returncode == 0, out.stderr
     assert "matches X-Linked-Etag" in out.stdout
     assert ("/api/models/someone/SmolLM2-GGUF", None) in server.requests
+    assert server.authorization[0] == "Bearer hf_secret" and "hf_secret" not in out.stdout + out.stderr
     assert (get_paths().models_dir / NAME).is_file()
 
 
@@ -161,3 +162,28 @@ def test_bad_sources_are_one_clear_error(source: str, message: str) -> None:
         parse_source(source)
     with pytest.raises(PullError, match="not a sha256"):
         parse_source("https://example.com/x.gguf", sha256="abc")
+
+
+def test_progress_is_one_redrawn_line_on_a_terminal(server: GGUFServer) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "storyteller.cli", "models", "pull", f"{server.url}/files/{NAME}"],
+                              stdout=subprocess.PIPE, stderr=slave, text=True, timeout=300)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 1 << 16)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    shown = b"".join(chunks).decode(errors="replace")
+    assert shown.count("\r") >= 2 and "100.0%" in shown
+    assert len([line for line in shown.split("\n") if "%" in line]) == 1, "redrawn in place, not one line each"

@@ -65,12 +65,23 @@ class Preset:
         return type(base).model_validate({**base.model_dump(), **self.values})
 
 
+# DRY 0.8 / 1.75 / 2 over the whole context is the value DRY's author recommends and SillyTavern
+# and koboldcpp users run; XTC 0.5 / 0.1 likewise. XTC trades coherence for variety, so only the
+# presets meant for loose prose have it. Adventure mode's action lines start with ">", so that
+# preset also breaks DRY's runs there: "> You look around" may repeat, the narration may not.
+_DRY = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 2, "dry_penalty_last_n": -1}
 _BUNDLED_VALUES: dict[str, dict[str, Any]] = {
-    "Balanced": {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1},
-    "Precise": {"temperature": 0.5, "top_p": 0.9, "top_k": 40, "min_p": 0.1, "repeat_penalty": 1.1},
-    "Creative": {"temperature": 1.1, "top_p": 1.0, "top_k": 0, "min_p": 0.05, "repeat_penalty": 1.05},
-    "Deterministic": {"temperature": 0.0, "top_k": 1, "top_p": 1.0, "min_p": 0.0, "repeat_penalty": 1.0},
-    "Mirostat": {"mirostat_mode": 2, "mirostat_tau": 5.0, "mirostat_eta": 0.1, "temperature": 1.0},
+    "Balanced": {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1, **_DRY},
+    "Precise": {"temperature": 0.5, "top_p": 0.9, "top_k": 40, "min_p": 0.1, "repeat_penalty": 1.1, **_DRY},
+    "Creative": {"temperature": 1.1, "top_p": 1.0, "top_k": 0, "min_p": 0.05, "repeat_penalty": 1.05, **_DRY,
+                 "xtc_probability": 0.5, "xtc_threshold": 0.1},
+    "Deterministic": {"temperature": 0.0, "top_k": 1, "top_p": 1.0, "min_p": 0.0, "repeat_penalty": 1.0,
+                      "dry_multiplier": 0.0, "xtc_probability": 0.0},
+    "Mirostat": {"mirostat_mode": 2, "mirostat_tau": 5.0, "mirostat_eta": 0.1, "temperature": 1.0, **_DRY},
+    "Story": {"temperature": 0.9, "top_p": 1.0, "top_k": 0, "min_p": 0.05, "repeat_penalty": 1.05, **_DRY,
+              "xtc_probability": 0.3, "xtc_threshold": 0.1},
+    "Adventure": {"temperature": 0.7, "top_p": 0.95, "top_k": 40, "min_p": 0.1, "repeat_penalty": 1.1, **_DRY,
+                  "dry_sequence_breakers": ["\n", ":", '"', "*", ">"], "xtc_probability": 0.0},
 }
 BUNDLED_PRESETS: dict[str, Preset] = {name: Preset(name, dict(values), bundled=True)
                                       for name, values in _BUNDLED_VALUES.items()}
@@ -105,7 +116,7 @@ def validate_values(values: Mapping[str, Any], *, where: str = "preset",
     if unknown:
         raise FormatError(f"{where}: unknown sampler value {unknown[0]!r}; known: {', '.join(PRESET_FIELDS)}")
     for key, value in values.items():
-        numeric = key not in ("logit_bias", "grammar", "stop")
+        numeric = key not in ("logit_bias", "grammar", "stop", "dry_sequence_breakers")
         if numeric and (isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value))):
             raise FormatError(f"{where}: {sources.get(key, key)} = {value!r} is not a usable number")
     try:
@@ -326,7 +337,10 @@ _COMMON_KEYS: dict[str, str] = {
     "mirostat_tau": "mirostat_tau", "miro_tau": "mirostat_tau",
     "mirostat_eta": "mirostat_eta", "miro_eta": "mirostat_eta",
     "dry_multiplier": "dry_multiplier", "dry_base": "dry_base", "dry_allowed_length": "dry_allowed_length",
+    "dry_penalty_last_n": "dry_penalty_last_n",
+    "dry_sequence_breakers": "dry_sequence_breakers",
     "xtc_probability": "xtc_probability", "xtc_threshold": "xtc_threshold",
+    "nsigma": "top_n_sigma", "top_n_sigma": "top_n_sigma",
     "genamt": "max_tokens", "seed": "seed", "sampler_seed": "seed",
     "grammar_string": "grammar", "grammar": "grammar",
     "stopping_strings": "stop", "stop_sequence": "stop",
@@ -368,8 +382,13 @@ def _foreign_value(key: str, target: str, value: Any, report: PresetImportReport
         return True, None
     if target == "grammar" and (value is None or (isinstance(value, str) and not value.strip())):
         return False, None
-    if target == "stop":
-        if isinstance(value, str):  # SillyTavern keeps its list as JSON text
+    if target == "dry_penalty_last_n" and value == 0:
+        # SillyTavern ships 0 as DRY's range next to its DRY switch: there 0 is the whole context
+        # (llama.cpp, and storyteller, read 0 as "look at nothing", which would turn DRY off).
+        report.repaired.append(f"{key} = 0: the whole context (-1), as SillyTavern and koboldcpp mean it")
+        return True, -1
+    if target in ("stop", "dry_sequence_breakers"):
+        if isinstance(value, str):  # SillyTavern keeps its lists as JSON text
             try:
                 value = json.loads(value) if value.strip() else []
             except ValueError:

@@ -50,6 +50,8 @@ KOBOLD_PRESET = {
     "sampler_order": [6, 0, 1, 3, 4, 2, 5], "sampler_seed": 1234, "stop_sequence": ["\nYou:", "\n### "],
     "mirostat": 0, "mirostat_tau": 5.0, "mirostat_eta": 0.1, "presence_penalty": 0, "dynatemp_range": 0,
     "smoothing_factor": 0, "banned_tokens": [], "render_special": False, "logit_bias": {},
+    "dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 2, "dry_penalty_last_n": 320,
+    "dry_sequence_breakers": ["\n", ":", "*"], "xtc_threshold": 0.15, "xtc_probability": 0.4, "nsigma": 1.2,
 }
 
 # A KoboldAI (United) preset file: named inside, "temp" and "genamt", and Kobold's "typical".
@@ -85,6 +87,8 @@ def test_sillytavern_preset_import_maps_values_and_reports_the_rest(tmp_path: Pa
     assert values["frequency_penalty"] == 0.2 and values["presence_penalty"] == 0.1
     assert values["dry_multiplier"] == 0.8 and values["dry_base"] == 1.75 and values["dry_allowed_length"] == 2
     assert values["xtc_probability"] == 0.5 and values["xtc_threshold"] == 0.1
+    assert values["dry_sequence_breakers"] == ["\n", ":", '"', "*"]  # SillyTavern's JSON text, read as a list
+    assert values["dry_penalty_last_n"] == -1  # SillyTavern's 0: the whole context
     assert values["mirostat_mode"] == 0 and values["mirostat_tau"] == 5.0
     assert values["max_tokens"] == 350 and values["seed"] is None
     assert "grammar" not in values  # an empty grammar string is no grammar
@@ -103,6 +107,11 @@ def test_kobold_presets_import(tmp_path: Path) -> None:
     assert preset.values["typical_p"] == 1.0 and preset.values["seed"] == 1234
     assert preset.values["stop"] == ["\nYou:", "\n### "] and preset.values["repeat_last_n"] == 360
     assert any(line.startswith("ignored: max_context_length") for line in report.lines())
+    values = preset.values  # koboldcpp's DRY, XTC and top-n-sigma carry over
+    assert values["dry_multiplier"] == 0.8 and values["dry_base"] == 1.75 and values["dry_allowed_length"] == 2
+    assert values["dry_penalty_last_n"] == 320 and values["dry_sequence_breakers"] == ["\n", ":", "*"]
+    assert values["xtc_probability"] == 0.4 and values["xtc_threshold"] == 0.15 and values["top_n_sigma"] == 1.2
+    assert "renamed: nsigma -> top_n_sigma" in report.lines()
     lite, lite_report = parse_preset({"savedsettings": {"temperature": 0.6, "typ_s": 0.9, "miro_type": 2,
                                                         "miro_tau": 4, "max_length": 120}}, name="lite")
     assert lite.values == {"temperature": 0.6, "typical_p": 0.9, "mirostat_mode": 2, "mirostat_tau": 4.0,

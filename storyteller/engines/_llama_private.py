@@ -38,7 +38,7 @@ TESTED_VERSION = "0.3.36"
 ANY_VERSION_ENV = "STORYTELLER_LLAMA_CPP_ANY_VERSION"
 
 PRIVATE_ATTRIBUTES: tuple[str, ...] = (
-    "Llama._ctx.ctx", "Llama._ctx.memory", "Llama._model.vocab", "Llama._model.token_get_text",
+    "Llama._ctx.ctx", "Llama._model.vocab", "Llama._model.token_get_text",
     "Llama._model.add_bos_token", "Llama._batch.batch", "Llama._requires_eval", "_internals.LlamaContext",
 )
 """What storyteller reads or writes that llama-cpp-python keeps private (one test each)."""

@@ -97,7 +97,8 @@ def test_kobold_payload_maps_every_sampler_and_sends_trim_stop() -> None:
     assert body["rep_pen"] == 1.1 and body["rep_pen_range"] == 2048 and body["typical"] == 1.0
     assert body["sampler_seed"] == 7 and body["mirostat"] == 0 and body["logit_bias"] == {"5": -100.0}
     assert body["dry_multiplier"] == 0.8 and body["xtc_probability"] == 0.5
-    assert "frequency_penalty" not in body and "dry_base" not in body  # unknown to koboldcpp / unset
+    assert body["dry_penalty_last_n"] == 2048  # -1 (the whole context) spelled out for koboldcpp
+    assert "frequency_penalty" not in body and "nsigma" not in body  # unknown to koboldcpp / unset
     with pytest.raises(Exception, match="text prompts only"):
         kobold_payload(GenerationRequest(messages=[Message("user", "hi")]), genkey="k", context_length=10)
 

@@ -22,6 +22,7 @@ BENCHES = {
     "tui": "bench.tui_bench",
     "kiosk": "bench.kiosk_bench",
     "narrator": "bench.narrator_bench",
+    "recall": "bench.recall_bench",
 }
 
 

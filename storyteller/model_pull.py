@@ -287,6 +287,8 @@ def _fetch(client: httpx.Client, source: PullSource, part: Path, have: int, head
     started = time.monotonic()
     with client.stream("GET", source.url, headers=headers) as response:
         if response.status_code == 416 and have:
+            if meta.get("total") == have:
+                return True  # it was complete: an earlier run stopped between the last byte and the rename
             part.unlink()  # the server has less than we do: start again
             return False
         if response.status_code not in (200, 206):

@@ -187,3 +187,17 @@ def test_progress_is_one_redrawn_line_on_a_terminal(server: GGUFServer) -> None:
     shown = b"".join(chunks).decode(errors="replace")
     assert shown.count("\r") >= 2 and "100.0%" in shown
     assert len([line for line in shown.split("\n") if "%" in line]) == 1, "redrawn in place, not one line each"
+
+
+def test_a_complete_part_file_is_finished_without_downloading_again(server: GGUFServer, gguf_bytes: bytes) -> None:
+    import json
+
+    models = get_paths().models_dir
+    models.mkdir(parents=True)
+    url = f"{server.url}/files/{NAME}"
+    (models / f".{NAME}.part").write_bytes(gguf_bytes)
+    (models / f".{NAME}.part.json").write_text(json.dumps({"url": url, "total": len(gguf_bytes)}))
+    out = pull(url, "--sha256", hashlib.sha256(gguf_bytes).hexdigest())
+    assert out.returncode == 0, out.stderr
+    assert server.requests == [(f"/files/{NAME}", f"bytes={len(gguf_bytes)}-")]
+    assert "matches --sha256" in out.stdout and leftovers(models) == [NAME]

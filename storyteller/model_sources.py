@@ -168,7 +168,7 @@ def _is_file(entry: os.DirEntry) -> bool:
 
 def _is_dir(entry: os.DirEntry) -> bool:
     try:
-        return entry.is_dir(follow_symlinks=False)
+        return entry.is_dir()
     except OSError:
         return False
 
@@ -181,13 +181,16 @@ def _wanted(name: str) -> bool:
     return shard is None or int(shard.group(1)) == 1  # llama.cpp finds the other shards itself
 
 
-def _walk(folder: Path, found: Discovery, source: str, depth: int = 0) -> Iterable[Path]:
+def _walk(folder: Path, found: Discovery, source: str, depth: int = 0, seen: set[str] | None = None) -> Iterable[Path]:
+    # Linked folders are followed (people link model folders into LM Studio's); ``seen`` stops loops.
+    seen = set() if seen is None else seen
+    seen.add(os.path.realpath(folder))
     for entry in sorted(_scandir(folder, found, source), key=lambda e: e.name):
         if entry.name.startswith("."):
             continue
         if _is_dir(entry):
-            if depth < _MAX_DEPTH:
-                yield from _walk(Path(entry.path), found, source, depth + 1)
+            if depth < _MAX_DEPTH and os.path.realpath(entry.path) not in seen:
+                yield from _walk(Path(entry.path), found, source, depth + 1, seen)
         elif _wanted(entry.name):
             if _is_file(entry):
                 yield Path(entry.path)

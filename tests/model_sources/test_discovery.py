@@ -241,3 +241,14 @@ def test_memory_estimate_and_gpu_fit(smollm2_path: Path) -> None:
     gpus = parse_nvidia_smi("NVIDIA H200, 143771, 140000\nbad line\nRTX, 8192, 100\n")
     assert [(g.name, g.total // 2**20, g.free // 2**20) for g in gpus] == [("NVIDIA H200", 143771, 140000),
                                                                           ("RTX", 8192, 100)]
+
+
+def test_linked_folders_are_followed_without_looping(isolated_home: Path, smollm2_path: Path) -> None:
+    outside = isolated_home / "central"
+    gpt4all_model(outside / "repo", smollm2_path, "linked.gguf")
+    (outside / "repo" / "loop").symlink_to(outside, target_is_directory=True)
+    models = isolated_home / ".lmstudio" / "models"
+    models.mkdir(parents=True)
+    (models / "mine").symlink_to(outside, target_is_directory=True)
+    refs = [m.ref for m in discover(get_paths()).models if m.source == "lmstudio"]
+    assert refs == ["lmstudio:mine/repo/linked"]

@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["SURROGATE_NOTE", "clean", "has_surrogates", "repair_surrogates", "safe_json"]
+__all__ = ["SURROGATE_NOTE", "clean", "has_surrogates", "repair_json_escapes", "repair_surrogates", "safe_json"]
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
@@ -83,3 +83,34 @@ def repair_surrogates(value: Any) -> tuple[Any, int]:
 
     fixed = fix(value)
     return (fixed, count) if count else (value, 0)
+
+
+_JSON_ESCAPES = re.compile(
+    rb"(\\\\)"  # an escaped backslash: what follows is literal text
+    rb"|(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})"  # a surrogate pair: a real character
+    rb"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"  # a lone surrogate escape
+)
+
+
+def repair_json_escapes(data: bytes) -> tuple[bytes, int]:
+    """Replace ``\\uD800``-style escapes of lone surrogates in JSON text with ``\\uFFFD``.
+
+    For importers that hand raw bytes to a parser of their own (chats, saves): after this, no
+    string they parse can hold a character that cannot be encoded.
+
+    Returns:
+        The repaired bytes and the number of escapes replaced.
+    """
+    if b"\\u" not in data and b"\\U" not in data:
+        return data, 0
+    count = 0
+
+    def fix(match: re.Match[bytes]) -> bytes:
+        nonlocal count
+        if match.group(1) or match.group(2):
+            return match.group(0)
+        count += 1
+        return b"\\ufffd"
+
+    fixed = _JSON_ESCAPES.sub(fix, data)
+    return (fixed, count) if count else (data, 0)

@@ -137,24 +137,40 @@ def read_card_chunks(buf: bytes, limits: Limits, report: ImportReport) -> CardCh
     ccv3 = chara = None
     assets: dict[str, str] = {}
     kept = [PNG_MAGIC]
+    total = duplicates = 0
     for ctype, data, raw in chunks:
-        keyword_low = data.partition(b"\0")[0][:80].decode("latin-1").lower()
+        keyword_raw = data.partition(b"\0")[0]
+        keyword_low = keyword_raw[:80].decode("latin-1").lower()
         if ctype in _TEXT_TYPES and (keyword_low in ("ccv3", "chara") or keyword_low.startswith(ASSET_PREFIX)):
+            # Only the first chunk of each keyword counts, so later copies are dropped before
+            # they are inflated: 3,000 duplicate ccv3 chunks cost nothing.
+            asset = keyword_raw.decode("latin-1")[len(ASSET_PREFIX):].removeprefix(":") if keyword_low.startswith(ASSET_PREFIX) else None
+            if (keyword_low == "ccv3" and ccv3 is not None) or (keyword_low == "chara" and chara is not None) \
+                    or (asset is not None and asset in assets):
+                duplicates += 1
+                continue
             parsed = _text_chunk(ctype, data, limits)
             if parsed is not None:
                 keyword, text = parsed
+                total += len(text)
+                if total > limits.max_text_total_bytes:
+                    raise LimitExceededError(
+                        f"the PNG's card chunks hold more than {limits.max_text_total_bytes // (1024 * 1024)} MiB "
+                        "of text in all; refusing a possible zip bomb (re-export the card, or use CHARX for big assets)"
+                    )
                 low = keyword.lower()
                 if low == "ccv3":
-                    ccv3 = text if ccv3 is None else ccv3
+                    ccv3 = text
                     continue
                 if low == "chara":
-                    chara = text if chara is None else chara
+                    chara = text
                     continue
                 if low.startswith(ASSET_PREFIX):
-                    path = keyword[len(ASSET_PREFIX) :].removeprefix(":")
-                    assets.setdefault(path, text)
+                    assets[keyword[len(ASSET_PREFIX) :].removeprefix(":")] = text
                     continue
         kept.append(raw)
+    if duplicates:
+        report.dropped.append(f"{duplicates} repeated card chunk(s) in the PNG; the first of each was used")
     return CardChunks(ccv3, chara, assets, b"".join(kept), width, height)
 
 

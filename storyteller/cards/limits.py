@@ -11,6 +11,9 @@ limit                      default      what it bounds
 ``max_file_bytes``         64 MiB       the whole input file (PNG, JSON, YAML, CHARX)
 ``max_text_chunk_bytes``   16 MiB       one PNG text chunk, before and after zTXt/iTXt
                                         decompression (the card JSON lives in one)
+``max_text_total_bytes``   64 MiB       all card text chunks of one PNG together, after
+                                        decompression (200 asset chunks of 15 MiB each
+                                        would pass the per-chunk limit)
 ``max_png_chunks``         100 000      chunks walked in one PNG
 ``max_image_pixels``       64 Mpx       width x height of a PNG avatar (from IHDR) and of
                                         any image Pillow opens (decompression bombs)
@@ -42,6 +45,7 @@ class Limits:
     Attributes:
         max_file_bytes: Largest input file accepted.
         max_text_chunk_bytes: Largest PNG text chunk, compressed or inflated.
+        max_text_total_bytes: Largest total of all card text chunks of a PNG, inflated.
         max_png_chunks: Most PNG chunks walked.
         max_image_pixels: Largest image (width x height) accepted.
         max_zip_members: Most members in a CHARX archive.
@@ -52,6 +56,7 @@ class Limits:
 
     max_file_bytes: int = 64 * MIB
     max_text_chunk_bytes: int = 16 * MIB
+    max_text_total_bytes: int = 64 * MIB
     max_png_chunks: int = 100_000
     max_image_pixels: int = 64 * 1000 * 1000
     max_zip_members: int = 2_000

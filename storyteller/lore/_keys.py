@@ -39,7 +39,10 @@ __all__ = [
 
 MAX_KEY_CHARS = 1000
 MAX_REGEX_HAYSTACK = 200_000
+REGEX_BUDGET_S = 2.0
+"""Seconds all regex keys of one activation may take together."""
 
+_SPENT = object()  # the regex budget is used up: the key does not match
 _REGEX_SHAPE = re.compile(r"^/([\s\S]+?)/([gimsuy]*)$")
 _UNESCAPED_SLASH = re.compile(r"(^|[^\\])/")
 
@@ -143,15 +146,20 @@ class KeyMatcher:
 
     Attributes:
         regex_timeout_s: Time limit of one regex search.
-        timed_out: Regex keys cut off by the time limit (reported in the trace).
+        regex_budget_s: Time limit of all regex searches of one activation together: a book
+            of hundreds of slow patterns, each under its own limit, must not stall a turn.
+            Once spent, the remaining regex keys do not match (and are reported).
+        timed_out: Regex keys cut off by a time limit (reported in the trace).
         regex_seconds: Total time spent in regex keys.
     """
 
     regex_timeout_s: float = 0.05
+    regex_budget_s: float = REGEX_BUDGET_S
     timed_out: set[str] = field(default_factory=set)
     regex_seconds: float = 0.0
     _lower: dict[str, str] = field(default_factory=dict)
     _cache: dict[tuple[str, str, bool, bool], int] = field(default_factory=dict)
+    _compiled: dict[str, Any] = field(default_factory=dict)
 
     def find(self, text: str, key: str, *, case_sensitive: bool, whole_words: bool) -> int:
         """Return the offset of ``key`` in ``text``, or -1.
@@ -168,16 +176,39 @@ class KeyMatcher:
         hit = self._cache.get(cache_key)
         if hit is not None:
             return hit
-        try:
-            pattern = compile_regex_key(key)
-        except ValueError:
-            pattern = None  # a bad pattern in a hand-built book: SillyTavern matches it as text
-        if pattern is not None:
+        pattern = self._pattern(key)
+        if pattern is _SPENT:
+            position = -1
+        elif pattern is not None:
             position = self._regex(pattern, text, key)
         else:
             position = self._plain(text, key, case_sensitive, whole_words)
         self._cache[cache_key] = position
         return position
+
+    def _pattern(self, key: str) -> Any:
+        """The compiled regex of a key (None for a plain key); compiling counts against the budget.
+
+        Compiled patterns are kept for the whole activation: ``compile_regex_key``'s own cache
+        holds 4,096, and a book with more regex keys would otherwise recompile every pass.
+        """
+        if key in self._compiled:
+            return self._compiled[key]
+        if not is_regex_key(key):
+            self._compiled[key] = None
+            return None
+        if self.regex_seconds >= self.regex_budget_s:
+            self.timed_out.add(key)
+            return _SPENT
+        started = time.perf_counter()
+        try:
+            pattern = compile_regex_key(key)
+        except ValueError:
+            pattern = None  # a bad pattern in a hand-built book: SillyTavern matches it as text
+        finally:
+            self.regex_seconds += time.perf_counter() - started
+        self._compiled[key] = pattern
+        return pattern
 
     def _plain(self, text: str, key: str, case_sensitive: bool, whole_words: bool) -> int:
         if not case_sensitive:
@@ -192,11 +223,15 @@ class KeyMatcher:
     def _regex(self, pattern: Any, text: str, key: str) -> int:
         if key in self.timed_out:
             return -1
+        left = self.regex_budget_s - self.regex_seconds
+        if left <= 0:
+            self.timed_out.add(key)
+            return -1
         text = text[:MAX_REGEX_HAYSTACK]
         started = time.perf_counter()
         try:
             if _rx is not None:
-                found = pattern.search(text, timeout=self.regex_timeout_s)
+                found = pattern.search(text, timeout=min(self.regex_timeout_s, left))
             else:  # pragma: no cover
                 found = pattern.search(text)
         except TimeoutError:

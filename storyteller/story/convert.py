@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from storyteller.errors import FormatError, LimitExceededError
+from storyteller.errors import FormatError
+from storyteller.fileio import check_json_budget, read_limited
 from storyteller.story._imported import ImportedStory
 from storyteller.story._files import atomic_write
-from storyteller.story.kobold import export_kobold, import_kobold
+from storyteller.story.kobold import LiteContext, export_kobold, import_kobold
 from storyteller.story.model import ImportReport
 from storyteller.story.sillytavern import export_sillytavern, import_sillytavern
 from storyteller.story.store import Story, StoryStore
 from storyteller.story.text import export_markdown, export_text
+from storyteller.textsafe import SURROGATE_NOTE, repair_json_escapes
 
 __all__ = ["EXPORT_FORMATS", "MAX_IMPORT_BYTES", "detect_format", "export_story", "import_story", "read_story_file"]
 
@@ -62,20 +64,20 @@ def read_story_file(path: Path, fmt: str | None = None) -> ImportedStory:
         FormatError: The file cannot be read as that format.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_IMPORT_BYTES:
-            raise LimitExceededError(f"{path.name} is {size} bytes; stories over {MAX_IMPORT_BYTES} bytes are not imported")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FormatError(f"cannot read {path}: {exc.strerror or exc}") from None
+    data = read_limited(path, MAX_IMPORT_BYTES, "story")
+    check_json_budget(data, path.name)
+    data, repaired = repair_json_escapes(data)
     fmt = fmt or detect_format(path, data)
     title = path.stem
     if fmt == "st":
-        return import_sillytavern(data, title=title)
-    if fmt == "kobold":
-        return import_kobold(data, title=title)
-    raise FormatError(f"cannot import format {fmt!r}; use st or kobold")
+        imported = import_sillytavern(data, title=title)
+    elif fmt == "kobold":
+        imported = import_kobold(data, title=title)
+    else:
+        raise FormatError(f"cannot import format {fmt!r}; use st or kobold")
+    if repaired:
+        imported.report.repaired.append(f"{SURROGATE_NOTE}: {repaired} replaced with U+FFFD")
+    return imported
 
 
 def import_story(store: StoryStore, path: Path, *, name: str | None = None, fmt: str | None = None) -> tuple[Story, ImportReport]:
@@ -103,13 +105,16 @@ def _safe_title(title: str) -> str:
     return cleaned[:100] or "imported"
 
 
-def export_story(story: Story, path: Path | None = None, fmt: str | None = None) -> str:
+def export_story(story: Story, path: Path | None = None, fmt: str | None = None, *,
+                 lite: LiteContext | None = None) -> str:
     """Render a story's current path in a format, and write it to ``path`` atomically if given.
 
     Args:
         story: The story (read-only is fine).
         path: Where to write; ``None`` only returns the text.
         fmt: ``st``, ``kobold``, ``md`` or ``txt``; by default from the file name.
+        lite: For ``kobold``: the character and world info to carry (see
+            :func:`storyteller.lite_export.lite_context`).
     """
     if fmt is None:
         fmt = _SUFFIXES.get(Path(path).suffix.lower()) if path is not None else None
@@ -118,7 +123,7 @@ def export_story(story: Story, path: Path | None = None, fmt: str | None = None)
     if fmt == "st":
         text = export_sillytavern(story.tree)
     elif fmt == "kobold":
-        text = export_kobold(story.tree)
+        text = export_kobold(story.tree, lite)
     elif fmt == "md":
         text = export_markdown(story.tree, title=story.name)
     elif fmt == "txt":

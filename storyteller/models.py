@@ -118,6 +118,24 @@ class _Reader:
             raise ModelLoadError(f"{self.path}: corrupt GGUF header (a string claims {n} bytes).")
         return self.read(n).decode("utf-8", errors="replace")
 
+    def skip_strings(self, count: int) -> None:
+        """Step over ``count`` strings, walking 1 MB blocks in memory rather than reading each."""
+        unpack = struct.Struct("<Q").unpack_from
+        start = self.fh.tell()
+        block, pos, offset = b"", 0, start  # block holds the file from ``offset``
+        for _ in range(count):
+            if pos + 8 > len(block):
+                offset += pos
+                self.fh.seek(offset)
+                block, pos = self.fh.read(1 << 20), 0
+                if len(block) < 8:
+                    self.read(8)  # raises: truncated
+            n = unpack(block, pos)[0]
+            if n > _MAX_STRING or n > self.size:
+                raise ModelLoadError(f"{self.path}: corrupt GGUF header (a string claims {n} bytes).")
+            pos += 8 + n
+        self.fh.seek(offset + pos)
+
     def value(self, vtype: int) -> object:
         if vtype in _SCALARS:
             return self.scalar(_SCALARS[vtype])
@@ -130,6 +148,8 @@ class _Reader:
                 raise ModelLoadError(f"{self.path}: corrupt GGUF header (an array claims {count} items).")
             if item_type in _SCALARS:  # skip fixed-size arrays without decoding them
                 self.fh.seek(count * struct.calcsize(_SCALARS[item_type]), 1)
+            elif item_type == 8:  # a vocabulary: skip each string unread (listing many models stays quick)
+                self.skip_strings(count)
             else:
                 for _ in range(count):
                     self.value(item_type)

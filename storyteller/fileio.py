@@ -43,7 +43,7 @@ def read_limited(path: str | Path, limit: int, what: str = "file") -> bytes:
     if not stat.S_ISREG(info.st_mode):
         raise FormatError(f"{path} is not a regular file")
     if info.st_size > limit:
-        raise LimitExceededError(f"{path.name} is {info.st_size} bytes; the limit for a {what} is {limit}")
+        raise LimitExceededError(f"{path.name} is {_size(info.st_size)}; the limit for a {what} is {_size(limit)}")
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
@@ -52,8 +52,12 @@ def read_limited(path: str | Path, limit: int, what: str = "file") -> bytes:
     except OSError as exc:
         raise FormatError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise LimitExceededError(f"{path.name} grew past the limit of {limit} bytes for a {what} while reading")
+        raise LimitExceededError(f"{path.name} grew past the limit of {_size(limit)} for a {what} while reading")
     return data
+
+
+def _size(count: int) -> str:
+    return f"{count / 1048576:.1f} MiB" if count >= 1048576 else f"{count} bytes"
 
 
 def check_json_budget(data: bytes | str, what: str = "the file", limit: int = MAX_JSON_CONTAINERS) -> None:

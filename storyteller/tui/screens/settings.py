@@ -99,11 +99,13 @@ class SettingsScreen(Screen):
         """Set when the story's template changed: the story is reopened on leaving."""
 
     def _models(self) -> list[tuple[str, str]]:
-        from storyteller.models import find_models
+        from storyteller.model_sources import discover
 
         options = [("the default (SmolLM2, bundled)", "")]
-        for path in find_models(self.paths):
-            options.append((path.name, str(path)))
+        models = self.settings.models  # storyteller's folder, then Ollama, LM Studio, Jan, GPT4All, HF cache
+        for found in discover(self.paths, folders=models.folders, other_apps=models.other_apps).models:
+            if found.source != "bundled":
+                options.append((f"{found.ref}  ({found.source})", found.ref))
         current = self.settings.engine.model
         if current and current not in [v for _l, v in options]:
             options.append((current, current))

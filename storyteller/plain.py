@@ -12,8 +12,17 @@ import sys
 from typing import TextIO
 
 from storyteller.errors import StorytellerError
-from storyteller.story.model import PLAYER_KINDS
-from storyteller.session import GenerationFailed, PromptProcessed, Session, SessionEvent, TextReceived
+from storyteller.prompt.reply_filter import trim_incomplete
+from storyteller.session import (
+    GenerationFailed,
+    GenerationFinished,
+    GenerationStarted,
+    PromptProcessed,
+    Session,
+    SessionEvent,
+    TextReceived,
+)
+from storyteller.story.model import PLAYER_KINDS, Node
 from storyteller.textsafe import clean
 
 __all__ = ["HELP", "run_plain"]
@@ -68,18 +77,40 @@ def _read_line(stdin: TextIO) -> str | object:
 
 
 class _Printer:
+    """Streams replies a whole sentence at a time, so what is printed is what the story keeps
+    (a trimmed unfinished sentence never appears); the rest comes with the finished reply."""
+
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.streaming = False
+        self.printed = ""
 
-    def __call__(self, event: SessionEvent) -> None:
-        if isinstance(event, TextReceived):
-            self.out.write(event.delta)
+    def _write(self, text: str) -> None:
+        if text:
+            self.out.write(text)
             self.out.flush()
             self.streaming = True
+
+    def _finish(self, node: Node | None) -> None:
+        done = self.printed.lstrip()
+        if node is not None and node.text.startswith(done):
+            self._write(node.text[len(done):])
+        self.printed = ""
+
+    def __call__(self, event: SessionEvent) -> None:
+        if isinstance(event, GenerationStarted):
+            self.printed = ""
+        elif isinstance(event, TextReceived):
+            kept, _cut = trim_incomplete(event.text)
+            if len(kept) > len(self.printed) and kept.startswith(self.printed):
+                self._write(kept[len(self.printed):])
+                self.printed = kept
+        elif isinstance(event, GenerationFinished):
+            self._finish(event.node)
         elif isinstance(event, PromptProcessed) and event.total > 400 and event.done == event.total - 1:
             pass  # reading a long prompt; the first words follow
         elif isinstance(event, GenerationFailed):
+            self._finish(event.node)
             self.end()
             self.out.write(f"[error: {event.message}]\n")
             self.out.flush()

@@ -29,7 +29,10 @@ DEFAULT_SYSTEM_PROMPTS: dict[str, str] = {
         "Write {{char}}'s next reply in this fictional roleplay with {{user}}. "
         "Stay in character, and never write {{user}}'s lines or actions."
     ),
-    "story": "",
+    "story": (
+        "You are co-writing this story with {{user}}. Continue it from where it stops, in the same "
+        "voice and tense. Write only the story's prose: no titles, labels, notes or commentary."
+    ),
     "adventure": (
         "This is a text adventure and you are its narrator. {{user}} is the player: lines "
         "starting with > are the player's actions. Describe what happens next, in the second "
@@ -224,6 +227,15 @@ def story_string(inp: Inputs, wi_before: list[WorldInfoInsert], wi_after: list[W
     return pieces
 
 
+def adventure_turns(inp: Inputs) -> bool:
+    """Adventure on an instruct template: the player's inputs are user turns, narration assistant turns.
+
+    The model then ends its turn where the player's begins, as it was trained to, instead of
+    writing on into the player's next action inside one long turn of its own.
+    """
+    return inp.mode == "adventure" and inp.wrapped and inp.target == "text"
+
+
 def _turn(inp: Inputs, role: str, content: str, kind: str, source: str, **extra: object) -> Piece:
     """A whole turn as one piece: wrapped by the template, or a plain line."""
     text = inp.template.turn(role, content) if inp.wrapped else content + "\n"
@@ -256,15 +268,15 @@ def head(inp: Inputs, wi_before: list[WorldInfoInsert], wi_after: list[WorldInfo
         if piece.msg < 0:
             piece.msg = 0
     out += _note_pieces(inp, ("after_story_string",))
-    if inp.mode in ("story", "adventure") and inp.wrapped and inp.target == "text":
+    if inp.mode == "story" and inp.wrapped and inp.target == "text":
         # The story continues inside one open assistant turn.
         out.append(Piece("template", inp.template.name, inp.template.assistant_prefix, role="assistant"))
     return out
 
 
 def examples(inp: Inputs, em_top: list[WorldInfoInsert], em_bottom: list[WorldInfoInsert]) -> list[Piece]:
-    """Example dialogue blocks (chat mode only), each droppable on its own."""
-    if inp.mode != "chat":
+    """Example dialogue blocks (chat mode; adventure on an instruct template), each droppable on its own."""
+    if inp.mode != "chat" and not adventure_turns(inp):
         return []
     blocks: list[tuple[str, str, str]] = []
     for group, entries in (("top", em_top), ("bottom", em_bottom)):
@@ -279,6 +291,8 @@ def examples(inp: Inputs, em_top: list[WorldInfoInsert], em_bottom: list[WorldIn
         if not inp.wrapped:
             heading = (inp.context.example_separator or "<START>") + "\n"
             text = heading + block + "\n"
+        elif adventure_turns(inp):
+            text = "".join(inp.template.turn(role, content) for role, content in _adventure_example_turns(inp, block))
         elif inp.target == "text":
             text = "".join(inp.template.turn(role, content) for role, content in _example_turns(inp, block))
         else:
@@ -297,6 +311,21 @@ def _example_turns(inp: Inputs, block: str) -> list[tuple[str, str]]:
         else:
             role, text = turns[-1]
             turns[-1] = (role, text + "\n" + line)
+    return turns
+
+
+def _adventure_example_turns(inp: Inputs, block: str) -> list[tuple[str, str]]:
+    """``User: I read the notice`` becomes the player's action ``> You read the notice.``; other
+    lines are speech (``> You say "Hello"``)."""
+    turns = []
+    for role, line in _example_turns(inp, block):
+        if role == "user":
+            body = line.removeprefix(f"{inp.user}:").strip()
+            acting = body.startswith(("I ", "*")) or body.lower().startswith("you ")
+            kind = "do" if acting else "say"
+            turns.append((role, format_action(kind, body.strip("*") if acting else body).strip()))
+        else:
+            turns.append((role, line.removeprefix(f"{inp.char}:").strip()))
     return turns
 
 
@@ -320,6 +349,11 @@ def history_piece(inp: Inputs, index: int, message: HistoryMessage, *, last: boo
         if inp.target == "messages":
             content = text.strip("\n")
             return Piece("history", source, inp.template.turn(role, content), role=role, content=content, **extra)  # type: ignore[arg-type]
+        if adventure_turns(inp):
+            content = text.strip("\n")
+            prefix, suffix = inp.template.wrappers(role)
+            rendered = prefix + content + ("" if continuing else suffix)
+            return Piece("history", source, rendered, role=role, content=content, **extra)  # type: ignore[arg-type]
         return Piece("history", source, text, role=role, content=text, **extra)  # type: ignore[arg-type]
     name = message.name or (inp.user if role == "user" else inp.char)
     if role != "system" and (inp.names_in_content or not inp.wrapped):
@@ -338,7 +372,9 @@ def _note_text(inp: Inputs) -> str:
     note = inp.authors_note
     assert note is not None
     text = inp.expand(note.text)
-    if inp.mode in ("story", "adventure"):
+    if inp.mode in ("story", "adventure") and not (inp.wrapped and inp.target == "text"):
+        # Inside prose (no instruct template) the note needs Kobold Lite's brackets; on a
+        # template it is a system turn of its own, out of the reply's way.
         text = AUTHORS_NOTE_STORY_FORMAT.format(text=text)
     top = [inp.expand(w.content) for w in inp.world_info if w.position == "an_top"]
     bottom = [inp.expand(w.content) for w in inp.world_info if w.position == "an_bottom"]
@@ -346,7 +382,13 @@ def _note_text(inp: Inputs) -> str:
 
 
 def _depth_piece(inp: Inputs, role: str, content: str, kind: str, source: str, group: str, depth: int, volatile: bool) -> Piece:
-    if inp.mode in ("story", "adventure") and inp.target == "text":
+    if adventure_turns(inp):
+        text = inp.template.turn(role, content)
+    elif inp.mode == "story" and inp.wrapped and inp.target == "text":
+        # Out of the prose: close the story's turn, say it as a system turn, reopen the story.
+        template = inp.template
+        text = template.assistant_suffix + template.turn(role, content) + template.assistant_prefix
+    elif inp.mode in ("story", "adventure") and inp.target == "text":
         text = "\n" + content + "\n"
     else:
         text = inp.template.turn(role, content) if inp.wrapped else content + "\n"
@@ -396,6 +438,13 @@ def tail(inp: Inputs) -> list[Piece]:
             out.append(Piece("reply_header", "template", inp.template.assistant_prefix + f"{inp.char}:", role="assistant"))
         else:
             out.append(Piece("reply_header", "template", inp.template.assistant_prefix, role="assistant"))
+    elif adventure_turns(inp):
+        last = inp.history[-1] if inp.history else None
+        if inp.continue_last and last is not None and last.role == "assistant":
+            return out  # the last narration stays open and goes on
+        if inp.post_history:
+            out.append(_turn(inp, "system", inp.post_history, "post_history", "post_history", msg=300_000))
+        out.append(Piece("reply_header", "template", inp.template.assistant_prefix, role="assistant"))
     elif inp.target == "messages":
         out.append(Piece("reply_header", "template", inp.template.assistant_prefix, role="assistant"))
     return out
@@ -405,7 +454,7 @@ def recall_piece(inp: Inputs, kind: str, source: str, content: str, number: int)
     """A pinned fact or a summary: ``[Pinned: ...]`` / ``[Summary: ...]``, a system turn when wrapped."""
     label = "Pinned" if kind == "pinned" else "Summary"
     line = f"[{label}: {content.strip()}]"
-    if (inp.mode in ("story", "adventure") and inp.target == "text") or not inp.wrapped:
+    if ((inp.mode in ("story", "adventure") and inp.target == "text") or not inp.wrapped) and not adventure_turns(inp):
         text = line + "\n"
     else:
         text = inp.template.turn("system", line)

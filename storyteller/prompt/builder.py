@@ -480,7 +480,8 @@ class PromptBuilder:
         if opts.mode == "chat" and opts.names_as_stops:
             stops += name_stops(inputs.user)
         if opts.mode == "adventure":
-            stops.append(ACTION_MARKER)
+            # The player's turn markers: an action line, or a line in the player's name.
+            stops += [ACTION_MARKER, *name_stops(inputs.user)[:1], "\nYou:"]
         stops += inputs.template.stops
         stops += opts.extra_stops
         return unique_stops(stops)

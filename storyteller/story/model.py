@@ -63,6 +63,8 @@ class Generation:
         timings: Seconds and speeds (``seconds_total``, ``tokens_per_second``...).
         finish_reason: ``stop``, ``length``, ``cancelled`` or ``error``.
         interrupted: True when the text stopped early (stop pressed, engine failure).
+        trimmed: Text cut from the end because it was an unfinished sentence ("trim incomplete
+            sentences"); Continue puts it back and goes on from there.
     """
 
     engine: str = ""
@@ -73,6 +75,7 @@ class Generation:
     timings: MappingProxyType = field(default_factory=lambda: _frozen(None))
     finish_reason: str = ""
     interrupted: bool = False
+    trimmed: str = ""
 
     def __post_init__(self) -> None:
         # Accept plain dicts from callers, but never keep a mutable reference to them.
@@ -92,6 +95,7 @@ class Generation:
             "timings": dict(self.timings),
             "finish_reason": self.finish_reason,
             "interrupted": self.interrupted,
+            **({"trimmed": self.trimmed} if self.trimmed else {}),
         }
 
     @classmethod
@@ -106,6 +110,7 @@ class Generation:
             timings=dict(data.get("timings") or {}),
             finish_reason=str(data.get("finish_reason") or ""),
             interrupted=bool(data.get("interrupted", False)),
+            trimmed=str(data.get("trimmed") or ""),
         )
 
 

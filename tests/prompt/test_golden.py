@@ -54,6 +54,8 @@ CASES = {
     "chat-chatml": ("chat", "chatml", CHAT),
     "story": ("story", "none", STORY),
     "adventure": ("adventure", "none", ADVENTURE),
+    "adventure-chatml": ("adventure", "chatml", ADVENTURE),
+    "story-chatml": ("story", "chatml", STORY),
     "instruct-llama3": ("instruct", "llama3", CHAT[1:]),
 }
 
@@ -67,12 +69,20 @@ MODE_GOLDEN = {
         ['\nAnn:', '\nAnn ', '<|im_end|>', '<|im_start|>'],
     ),
     "story": (
-        "Memory here.\nFoxes lie.\nMira is a fox.\nMira's personality: sly\nScenario: A forest.\nAnn is tall.\nOnce upon a time\n[Author's note: Be brief.]\n, a fox lived in the woods.\nIt is night.\n One day",
+        "Memory here.\nYou are co-writing this story with Ann. Continue it from where it stops, in the same voice and tense. Write only the story's prose: no titles, labels, notes or commentary.\nFoxes lie.\nMira is a fox.\nMira's personality: sly\nScenario: A forest.\nAnn is tall.\nOnce upon a time\n[Author's note: Be brief.]\n, a fox lived in the woods.\nIt is night.\n One day",
         [],
     ),
     "adventure": (
         'Memory here.\nThis is a text adventure and you are its narrator. Ann is the player: lines starting with > are the player\'s actions. Describe what happens next, in the second person, and never decide or write the player\'s actions.\nFoxes lie.\nMira is a fox.\nMira\'s personality: sly\nScenario: A forest.\nAnn is tall.\nYou stand at a gate.\n\n> You open it.\n\nIt creaks open.\n[Author\'s note: Be brief.]\n\n\n> You say "hello?"\n\n\nIt is night.\nThe wind howls.',
-        ['\n>'],
+        ['\n>', '\nAnn:', '\nYou:'],
+    ),
+    "adventure-chatml": (
+        '<|im_start|>system\nMemory here.\nThis is a text adventure and you are its narrator. Ann is the player: lines starting with > are the player\'s actions. Describe what happens next, in the second person, and never decide or write the player\'s actions.\nFoxes lie.\nMira is a fox.\nMira\'s personality: sly\nScenario: A forest.\nAnn is tall.<|im_end|>\n<|im_start|>user\n> You say "hi"<|im_end|>\n<|im_start|>assistant\nhello<|im_end|>\n<|im_start|>assistant\nYou stand at a gate.<|im_end|>\n<|im_start|>user\n> You open it.<|im_end|>\n<|im_start|>assistant\nIt creaks open.<|im_end|>\n<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n> You say "hello?"<|im_end|>\n<|im_start|>system\nIt is night.<|im_end|>\n<|im_start|>user\nThe wind howls.<|im_end|>\n<|im_start|>assistant\n',
+        ['\n>', '\nAnn:', '\nYou:', '<|im_end|>', '<|im_start|>'],
+    ),
+    "story-chatml": (
+        "<|im_start|>system\nMemory here.\nYou are co-writing this story with Ann. Continue it from where it stops, in the same voice and tense. Write only the story's prose: no titles, labels, notes or commentary.\nFoxes lie.\nMira is a fox.\nMira's personality: sly\nScenario: A forest.\nAnn is tall.<|im_end|>\n<|im_start|>assistant\nOnce upon a time<|im_end|>\n<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>assistant\n, a fox lived in the woods.<|im_end|>\n<|im_start|>system\nIt is night.<|im_end|>\n<|im_start|>assistant\n One day",
+        ['<|im_end|>', '<|im_start|>'],
     ),
     "instruct-llama3": (
         '<|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant.\nFoxes lie.\nAnn is tall.\nMemory here.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi.<|eot_id|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nWhy here?<|eot_id|><|start_header_id|>system<|end_header_id|>\n\nIt is night.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nLost.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',

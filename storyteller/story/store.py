@@ -61,6 +61,10 @@ class StoryInfo:
     branched_from: dict[str, Any] | None
 
 
+_CREATE_RETRIES = 20
+"""Tries (50 ms apart) to take the writer lock of a story being created."""
+
+
 class Story:
     """One open story. Get one from :class:`StoryStore`; close it when done (or use ``with``).
 
@@ -421,16 +425,35 @@ class StoryStore:
         """
         name = check_name(name)
         folder = self.root / name
-        if folder.exists() and any(folder.iterdir()):
-            raise StoryError(f"a story named {name!r} already exists; open it, or pick another name")
+        exists = StoryError(f"a story named {name!r} already exists; open it, or pick another name")
+        if (folder / _storage.META).exists():
+            raise exists
         folder.mkdir(parents=True, exist_ok=True)
-        meta = {"name": name, "created": time.time(), **(origin or {})}
-        atomic_write(folder / _storage.META, json.dumps(meta, ensure_ascii=False, indent=1).encode())
+        # The writer lock is taken before anything is written, and the meta file (which makes
+        # the folder a story for everyone else) is written together with the settings under it:
+        # a process opening the name meanwhile sees no story, never one without its settings.
         story = Story(self, name, read_only=False)
+        for _ in range(_CREATE_RETRIES):
+            if not story.read_only or (folder / _storage.META).exists():
+                break
+            time.sleep(0.05)  # maybe an opener that found no story yet and is letting go
+            story.close()
+            story = Story(self, name, read_only=False)
         if story.read_only:
-            raise StoryLockedError(f"story {name!r} was created by another process at the same moment")
-        if settings is not None:
-            story.set_settings(**settings.model_dump())
+            story.close()
+            raise StoryLockedError(f"story {name!r} was created by another process at the same moment; open it, "
+                                   "or pick another name")
+        if (folder / _storage.META).exists():
+            story.close()
+            raise exists
+        try:
+            if settings is not None:
+                story.set_settings(**settings.model_dump())
+            meta = {"name": name, "created": time.time(), **(origin or {})}
+            atomic_write(folder / _storage.META, json.dumps(meta, ensure_ascii=False, indent=1).encode())
+        except BaseException:
+            story.close()
+            raise
         return story
 
     def open(self, name: str, *, read_only: bool = False) -> Story:
@@ -443,7 +466,12 @@ class StoryStore:
         if not (self.root / name).is_dir():
             known = ", ".join(i.name for i in self.list()[:10]) or "none yet"
             raise StoryError(f"there is no story named {name!r} (stories: {known})")
-        return Story(self, name, read_only=read_only)
+        story = Story(self, name, read_only=read_only)
+        if not (story.folder / _storage.META).exists() and not story.nodes:
+            story.close()
+            raise StoryError(f"story {name!r} is still being created by another process, or its creation was "
+                             "interrupted; try again in a moment, or remove its empty folder")
+        return story
 
     def branch(self, story: Story, node_id: str, new_name: str) -> Story:
         """Start a new story with the history of ``story`` up to ``node_id``.

@@ -144,7 +144,7 @@ class MemorySettings(_Section):
     """Summarise this many messages ahead of the trim point, so a summary is ready when they leave."""
     keep_recent: int = Field(default=8, ge=2, le=256)
     """Never summarise the newest messages (they are still being swiped and edited)."""
-    summary_tokens: int = Field(default=120, ge=16, le=1024)
+    summary_tokens: int = Field(default=80, ge=16, le=1024)
     """Most tokens the model may write for one summary."""
     jobs_per_turn: int = Field(default=3, ge=1, le=64)
     """Most summaries written after one reply (a long imported story catches up over turns)."""

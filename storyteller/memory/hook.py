@@ -63,7 +63,7 @@ async def remember(session: Any) -> Maintenance:
         return author.removeprefix("kiosk:") or persona
 
     async def write(instruction: str, text: str, max_tokens: int) -> str:
-        return await session.aside(f"{instruction}\n\n{text}", max_tokens=max_tokens)
+        return await session.aside(f"{text}\n\n{instruction}", max_tokens=max_tokens)
 
     return await maintain(memory, session.story.messages(), trimmed=trimmed_of(prompt), fill=fill, room=room,
                           settings=settings, write=write, count_tokens=session.parts.count_sync, names=names)

@@ -19,11 +19,11 @@ from storyteller.memory.store import PathView, StoryMemory, budgets, merge_pair,
 __all__ = ["MERGE_INSTRUCTION", "SUMMARY_INSTRUCTION", "Maintenance", "clean_summary", "maintain", "passage"]
 
 SUMMARY_INSTRUCTION = (
-    "Summarize the story passage below in two or three sentences, in the language it is written in. "
+    "Summarize the passage above in two or three sentences, in the language it is written in. "
     "Keep every name, place, object and promise."
 )
 MERGE_INSTRUCTION = (
-    "Combine the two summaries below (one part of a story, then the next) into one summary of at most "
+    "Combine the two summaries above (one part of a story, then the next) into one summary of at most "
     "four sentences, in their language. Keep every name, place, object and promise."
 )
 MAX_SUMMARY_CHARS = 900
@@ -31,12 +31,59 @@ _LABEL = re.compile(r"^\s*(?:\*\*)?(?:summary|summarized|recap)\s*(?:\*\*)?\s*[:
 _SENTENCE_END = re.compile(r"[.!?…。！？\"”')\]](?=\s|$)")
 
 Write = Callable[[str, str, int], Awaitable[str]]
-"""``write(instruction, text, max_tokens)`` -> the model's answer (never added to the story)."""
+"""``write(instruction, text, max_tokens)`` -> the model's answer (never added to the story).
+
+Small models follow an instruction best right before their answer: put the text first."""
 
 
 def passage(view: PathView, start: int, end: int, names: Callable[[str], str]) -> str:
     """Messages ``start`` to ``end - 1`` as ``Name: text`` lines."""
     return "\n".join(f"{names(view.authors[i])}: {view.texts[i].strip()}" for i in range(start, end))
+
+
+_NOT_NAMES = {"i", "you", "your", "he", "she", "it", "we", "they", "the", "a", "an", "and", "but", "then", "mr", "mrs"}
+_QUOTED = re.compile(r"(?:^|\s)['\"“‘]([^'\"”’\n]{2,40})['\"”’](?=[\s.,!?;:]|$)")
+MAX_NAMES = 12
+
+
+def key_names(texts: Sequence[str]) -> list[str]:
+    """Names (capitalised words inside a sentence) and short quoted words, in order of appearance.
+
+    A small model's summary often drops exactly these; :func:`maintain` lists the ones it dropped
+    after it. Scripts without capitals give none, which costs nothing.
+    """
+    found: list[str] = []
+
+    def add(name: str) -> None:
+        name = name.strip(" '’-").removesuffix("'s").removesuffix("’s")
+        if name and name.lower() not in _NOT_NAMES and name not in found:
+            found.append(name)
+
+    for text in texts:
+        for quoted in _QUOTED.findall(text):
+            if len(quoted.split()) <= 3:
+                add(quoted)
+        for sentence in re.split(r"(?<=[.!?…:;])\s+|\n+", text):
+            run: list[str] = []
+            for position, raw in enumerate(sentence.split()):
+                word = raw.strip(".,!?;:()[]\"“”‘’*_")
+                capital = position > 0 and word[:1].isupper() and word.lower() not in _NOT_NAMES
+                if capital:
+                    run.append(word)
+                if run and (not capital or raw[-1:] in ".,!?;:)\"”"):
+                    add(" ".join(run))
+                    run = []
+            if run:
+                add(" ".join(run))
+    return found
+
+
+def with_names(summary: str, texts: Sequence[str]) -> str:
+    """The summary, followed by the names of ``texts`` it left out (at most :data:`MAX_NAMES`)."""
+    body, _, listed = summary.partition("\nNames: ")
+    low = body.lower()
+    names = [n for n in key_names([*texts, listed]) if n.lower() not in low][:MAX_NAMES]
+    return f"{body}\nNames: {', '.join(names)}." if names else body
 
 
 def clean_summary(text: str) -> str:
@@ -87,9 +134,10 @@ async def maintain(memory: StoryMemory, messages: Sequence[Any], *, trimmed: int
         text = clean_summary(await write(SUMMARY_INSTRUCTION, passage(view, start, end, names),
                                          settings.summary_tokens))
         jobs -= 1
-        if not text:
+        if not text:  # stopped, or the model gave nothing: try again after a later reply
             done.failed.append(f"messages {start + 1}-{end}")
-            continue
+            return done
+        text = with_names(text, view.texts[start:end])
         summary = memory.state.add_summary(view.keys[start:end], view.heads[start:end], text)
         memory.save()
         done.written.append(summary.id)
@@ -105,6 +153,7 @@ async def maintain(memory: StoryMemory, messages: Sequence[Any], *, trimmed: int
         if not text or count_tokens(text) >= count_tokens(a.summary.text) + count_tokens(b.summary.text):
             done.failed.append(f"merge of messages {a.start + 1}-{b.end}")
             break
+        text = with_names(text, [a.summary.text, b.summary.text])
         merged = memory.state.add_summary(a.summary.keys + b.summary.keys, a.summary.nodes + b.summary.nodes, text,
                                           parts=(a.summary.id, b.summary.id))
         memory.save()

@@ -343,6 +343,10 @@ def history_piece(inp: Inputs, index: int, message: HistoryMessage, *, last: boo
     continuing = last and inp.continue_last and role == "assistant"
     source = f"history:{index}"
     extra: dict[str, object] = {"group": "history", "index": index, "msg": 100_000 + index}
+    if message.kind == "aside" and inp.mode == "story" and inp.wrapped and inp.target == "text":
+        # A request outside the story: close the open story turn, ask, and open the answer's turn.
+        rendered = inp.template.assistant_suffix + inp.template.turn("user", text.strip()) + inp.template.assistant_prefix
+        return Piece("history", source, rendered, role="user", content=text, **extra)  # type: ignore[arg-type]
     if inp.mode in ("story", "adventure"):
         if inp.mode == "adventure" and role == "user":
             text = format_action("do" if message.kind == "chat" else message.kind, text)

@@ -35,7 +35,7 @@ Role = Literal["system", "user", "assistant"]
 WorldInfoPosition = Literal[
     "before_char", "after_char", "an_top", "an_bottom", "at_depth", "em_top", "em_bottom", "outlet"
 ]
-MessageKind = Literal["chat", "do", "say", "story", "continue"]
+MessageKind = Literal["chat", "do", "say", "story", "continue", "aside"]
 
 
 class PromptTooLongError(StorytellerError):
@@ -174,7 +174,9 @@ class HistoryMessage:
         text: The text, already macro-expanded when it was submitted (only names are
             substituted again here, so counts stay cacheable).
         name: Speaker name; defaults to the persona or character name by role.
-        kind: ``chat``; in adventure mode ``do`` / ``say`` / ``story``; ``continue``.
+        kind: ``chat``; in adventure mode ``do`` / ``say`` / ``story``; ``continue``; ``aside``: a
+            request to the model outside the story (a recap, a summary), sent as a user turn of
+            its own even in story and adventure modes.
     """
 
     role: Role

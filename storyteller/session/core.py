@@ -40,6 +40,8 @@ from storyteller.session.events import (
 )
 from storyteller.session.reply import restore_cut, trim_reply, turn_filter
 from storyteller.session.resources import load_books
+from storyteller.memory import Maintenance, StoryMemory
+from storyteller.memory.hook import recall_of, remember
 from storyteller.session.turn import SessionParts, build_turn
 from storyteller.sampling import Sampling
 from storyteller.story.model import AUTHOR_USER, PLAYER_KINDS, Generation, Mode, Node
@@ -82,6 +84,10 @@ class Session:
         self.last_stats: GenerationStats | None = None
         self.last_report: TurnReport | None = None
         """What the last reply cost and why the prompt changed (see :class:`TurnReport`)."""
+        self.memory = StoryMemory.of(story)
+        """Scene summaries and pinned facts, stored next to the story (see :mod:`storyteller.memory`)."""
+        self.last_memory: Maintenance | None = None
+        """What memory did after the last reply (summaries written, merged, failed)."""
 
     # -- listeners ---------------------------------------------------------------------------
 
@@ -193,7 +199,8 @@ class Session:
         generating or changing anything."""
         parent = self.story.tree.current
         messages = self.story.tree.messages(self.story.tree.path_to(parent) if parent else [])
-        prompt, _lore = await build_turn(self.parts, self.story.name, self.story.settings, messages, continuing=False)
+        prompt, _lore = await build_turn(self.parts, self.story.name, self.story.settings, messages, continuing=False,
+                                         recall=recall_of(self, messages))
         return prompt
 
     async def aside(self, instruction: str, *, max_tokens: int | None = None) -> str:
@@ -223,9 +230,12 @@ class Session:
                 if running.stopped:
                     return ""
                 kind = "story" if self.story.settings.mode == Mode.ADVENTURE else "say"
-                extra = Node.make(instruction, author=AUTHOR_USER, kind=kind, parent=None)
+                # Marked as an aside: story and adventure prompts send it as a user turn of its own.
+                extra = Node.make(instruction, author=AUTHOR_USER, kind=kind, parent=None, extra={"aside": True})
+                messages = self.story.messages()
                 prompt, _lore = await build_turn(self.parts, self.story.name, self.story.settings,
-                                                 [*self.story.messages(), Message((extra,))], continuing=False)
+                                                 [*messages, Message((extra,))], continuing=False,
+                                                 recall=recall_of(self, messages))
                 request = self.parts.request_for(prompt, self.story.settings)
                 if max_tokens:
                     request.sampling = request.sampling.model_copy(update={"max_tokens": max_tokens})
@@ -369,9 +379,21 @@ class Session:
         running = self._running = _Running()
         try:
             async with self._lock:
-                return await self._generate_locked(action, parent, running)
+                node = await self._generate_locked(action, parent, running)
         finally:
             self._running = None
+        if node is not None and not running.stopped and node.generation is not None \
+                and not node.generation.interrupted:
+            await self.remember()
+        return node
+
+    async def remember(self) -> Maintenance:
+        """Write the summaries the next prompts need (done after every reply); never fails a turn."""
+        try:
+            self.last_memory = await remember(self)
+        except (StorytellerError, OSError) as exc:
+            self.last_memory = Maintenance(failed=[str(exc)])
+        return self.last_memory
 
     async def _generate_locked(self, action: str, parent: str | None, running: _Running) -> Node | None:
         self._emit(GenerationStarted(action, parent))
@@ -383,7 +405,7 @@ class Session:
         parts = self.parts
         try:
             prompt, lore = await build_turn(parts, self.story.name, self.story.settings, messages,
-                                            continuing=action == "continue")
+                                            continuing=action == "continue", recall=recall_of(self, messages))
         except StorytellerError as exc:
             self._emit(GenerationFailed(str(exc), None))
             return None

@@ -66,3 +66,20 @@ def test_kobold_summary_moves_out_of_the_memory_box_and_back(tmp_path: Path) -> 
         assert [s.text for s in again.state.summaries] == [summary.text], "saved with the story"
     finally:
         story.close()
+
+
+def test_story_import_and_export_carry_the_summary_on_the_command_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "storyteller.cli", "story", *args], capture_output=True,
+                              text=True, timeout=120)
+
+    imported = cli("import", str(st_chat(tmp_path / "aqua.jsonl")), "--name", "aqua")
+    assert imported.returncode == 0, imported.stderr
+    assert "SillyTavern summary of messages 1-4 kept as a summary" in imported.stdout
+    exported = cli("export", "aqua", str(tmp_path / "aqua.json"))
+    assert exported.returncode == 0, exported.stderr
+    box = json.loads((tmp_path / "aqua.json").read_text(encoding="utf-8"))["memory"]
+    assert box == "[Summary: Aqua met You in Axel and promised help.]"

@@ -73,3 +73,17 @@ async def test_top_position() -> None:
     recall = Recall(pinned=(("pin:a", "Fact."),), summaries=summaries_for, summary_budget=200)
     prompt = await build(60, recall, position="top")
     assert prompt.segments[0].kind == "pinned"
+
+
+async def test_an_aside_is_a_user_turn_of_its_own_in_story_and_adventure_modes() -> None:
+    from storyteller.prompt import load_library
+
+    chatml = load_library().get_instruct("chatml")
+    for mode in ("story", "adventure"):
+        builder = PromptBuilder(tiktoken_counter(exact=True), PromptOptions(mode=mode, template=chatml,
+                                                                            context_length=1024, reply_tokens=100))
+        story = [*history(4), HistoryMessage("user", "Bob: hi\n\nSummarize the passage above.", kind="aside")]
+        prompt = await builder.build(story)
+        assert prompt.text.endswith("<|im_end|>\n<|im_start|>user\nBob: hi\n\nSummarize the passage above.<|im_end|>\n"
+                                    "<|im_start|>assistant\n"), mode
+        assert "> You" not in prompt.text.split("<|im_start|>user\n")[-1], "an aside is not a player action"

@@ -13,11 +13,14 @@ import json
 import sys
 from types import ModuleType
 
+from storyteller.engines.registry import ENGINE_NAMES
+
 BENCHES = {
     "engine": "bench.engine_bench",
     "prompt": "bench.prompt_bench",
     "cache": "bench.cache_bench",
     "resume": "bench.resume_bench",  # after cache: it reopens the cache benchmark's story
+    "cache_quality": "bench.cache_quality_bench",
     "startup": "bench.startup_bench",
     "tui": "bench.tui_bench",
     "kiosk": "bench.kiosk_bench",
@@ -47,7 +50,7 @@ def parser_for(name: str, module: ModuleType, prog: str = "python -m bench") -> 
 def add_common(parser: argparse.ArgumentParser) -> None:
     """``--json``, ``--engine``, ``--url``."""
     parser.add_argument("--json", action="store_true", help="print one compact JSON object")
-    parser.add_argument("--engine", choices=("embedded", "kobold", "openai", "fake"), default="embedded",
+    parser.add_argument("--engine", choices=ENGINE_NAMES, default="embedded",
                         help="engine to benchmark (cache benchmark; default embedded)")
     parser.add_argument("--url", help="server URL for --engine kobold / openai")
 

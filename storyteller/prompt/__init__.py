@@ -22,6 +22,7 @@ from storyteller.prompt.model import (
     Segment,
     WorldInfoInsert,
 )
+from storyteller.prompt.report import TurnReport, explain_prompt_change
 from storyteller.prompt.stops import ACTION_MARKER, StopFilter, cut_at_stop, name_stops
 from storyteller.prompt.templates import (
     NONE_TEMPLATE,
@@ -55,11 +56,13 @@ __all__ = [
     "StopFilter",
     "TemplateLibrary",
     "TokenCounter",
+    "TurnReport",
     "WorldInfoInsert",
     "cut_at_stop",
     "detect_preset",
     "expand_macros",
     "expand_names",
+    "explain_prompt_change",
     "format_action",
     "load_library",
     "name_stops",

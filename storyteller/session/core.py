@@ -239,27 +239,28 @@ class Session:
                 request = self.parts.request_for(prompt, self.story.settings)
                 if max_tokens:
                     request.sampling = request.sampling.model_copy(update={"max_tokens": max_tokens})
+                text = ""
                 for attempt in range(EMPTY_RETRIES + 1):
-                    if attempt:  # it opened with a stop string: ask again with another seed
+                    if attempt:  # nothing came (a stop string or the end at once): ask again, another seed
                         seed = request.sampling.seed
                         request = GenerationRequest(prompt=request.prompt, messages=request.messages,
                                                     sampling=request.sampling.model_copy(
                                                         update={"seed": None if seed is None else seed + 7919 * attempt}))
-                    text, stopped_early = await self._aside_once(request, prompt, running)
+                    text = await self._aside_once(request, prompt, running)
                     if running.stopped:
                         return ""
-                    if text.strip() or not stopped_early:
+                    if text.strip():
                         break
                 return self.parts.clean_reply(text, continuing=False)
         finally:
             self._aside = None
 
-    async def _aside_once(self, request: GenerationRequest, prompt: Prompt, running: _Running) -> tuple[str, bool]:
-        """One aside request through the stop filter: (text, whether a stop string ended it)."""
+    async def _aside_once(self, request: GenerationRequest, prompt: Prompt, running: _Running) -> str:
+        """One aside request through the stop filter."""
         running.request = request
         if running.stopped:
             request.cancel.set()
-            return "", False
+            return ""
         stop_filter = self.parts.stop_filter(prompt)
         pieces: list[str] = []
         async for chunk in self.backend.stream(request):
@@ -270,7 +271,7 @@ class Session:
         # Engines set request.cancel themselves when a stream ends; only our own flag means "stopped".
         if not stop_filter.stopped:
             pieces.append(stop_filter.flush())
-        return "".join(pieces), stop_filter.stopped
+        return "".join(pieces)
 
     # -- actions -----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -20,18 +21,43 @@ __all__ = [
     "AUTHOR_NARRATOR",
     "AUTHOR_USER",
     "KINDS",
+    "KIOSK_PREFIX",
+    "PLAYER_KINDS",
     "AuthorsNote",
     "Generation",
     "ImportReport",
+    "Mode",
     "Node",
     "NodeKind",
     "Persona",
     "StorySettings",
+    "kinds_for_mode",
     "new_id",
 ]
 
 NodeKind = Literal["say", "do", "story", "continue", "greeting", "system", "generation"]
 KINDS: tuple[str, ...] = ("say", "do", "story", "continue", "greeting", "system", "generation")
+PLAYER_KINDS: tuple[str, ...] = ("say", "do", "story")
+"""The kinds of the player's own inputs (a kiosk visitor's too)."""
+
+
+class Mode(StrEnum):
+    """How a story is played: the prompt's shape and the inputs the player has."""
+
+    CHAT = "chat"
+    STORY = "story"
+    ADVENTURE = "adventure"
+    INSTRUCT = "instruct"
+
+
+def kinds_for_mode(mode: str) -> tuple[str, ...]:
+    """The input kinds a player can choose in a story mode (the first is the default)."""
+    if mode == Mode.ADVENTURE:
+        return ("do", "say", "story")
+    if mode == Mode.STORY:
+        return ("story",)
+    return ("say",)
+
 
 AUTHOR_USER = "user"
 """The author of the player's own inputs (the persona's name lives in the settings)."""
@@ -135,7 +161,7 @@ class Node:
     parent: str | None
     text: str
     author: str
-    kind: str
+    kind: NodeKind
     created: float
     generation: Generation | None = None
     edited_from: str | None = None
@@ -171,6 +197,18 @@ class Node:
     def is_user(self) -> bool:
         """True for the player's own inputs (including kiosk visitors)."""
         return self.author == AUTHOR_USER or self.author.startswith(KIOSK_PREFIX)
+
+    @property
+    def is_player(self) -> bool:
+        """True for a player's input (``say``, ``do``, ``story``), whoever wrote it."""
+        return self.kind in PLAYER_KINDS
+
+    @property
+    def visitor_name(self) -> str | None:
+        """The kiosk visitor's name for ``kiosk:<name>`` authors ("" when they gave none), else ``None``."""
+        if not self.author.startswith(KIOSK_PREFIX):
+            return None
+        return self.author[len(KIOSK_PREFIX):].strip()
 
     def to_dict(self) -> dict[str, Any]:
         """The node as JSON-ready data (what the journal stores)."""

@@ -16,7 +16,7 @@ from typing import Any
 from storyteller.coerce import as_bool, as_int, as_text
 from storyteller.errors import FormatError
 from storyteller.story._imported import ImportedStory, display_date, parse_date
-from storyteller.story.model import AUTHOR_NARRATOR, AUTHOR_USER, KIOSK_PREFIX, Node, StorySettings
+from storyteller.story.model import AUTHOR_NARRATOR, AUTHOR_USER, Node, StorySettings
 from storyteller.story.tree import StoryTree
 
 __all__ = ["export_sillytavern", "import_sillytavern"]
@@ -204,8 +204,8 @@ def _display_name(node: Node, settings: StorySettings) -> str:
     raw_name = as_text(st.get("message", {}).get("name")) if st else ""
     if node.author == AUTHOR_USER:
         return raw_name or settings.persona.name
-    if node.author.startswith(KIOSK_PREFIX):
-        return node.author[len(KIOSK_PREFIX):] or settings.persona.name
+    if node.visitor_name is not None:
+        return node.visitor_name or settings.persona.name
     if node.author == AUTHOR_NARRATOR:
         return raw_name or "Narrator"
     return node.author

@@ -7,7 +7,7 @@ mark the player's actions with ``>``.
 
 from __future__ import annotations
 
-from storyteller.story.model import AUTHOR_NARRATOR, KIOSK_PREFIX, Node
+from storyteller.story.model import AUTHOR_NARRATOR, Node
 from storyteller.story.tree import StoryTree
 
 __all__ = ["display_author", "export_markdown", "export_text"]
@@ -15,8 +15,8 @@ __all__ = ["display_author", "export_markdown", "export_text"]
 
 def display_author(node: Node, tree: StoryTree) -> str:
     """The name to show for a node's author."""
-    if node.author.startswith(KIOSK_PREFIX):
-        return node.author[len(KIOSK_PREFIX):] or "Visitor"
+    if node.visitor_name is not None:
+        return node.visitor_name or "Visitor"
     if node.is_user:
         return tree.settings.persona.name
     if node.author == AUTHOR_NARRATOR:

@@ -259,7 +259,7 @@ class StorytellerApp(App[int]):
     async def open_story(self, name: str, *, card: str | None = None, worlds: Sequence[str] | None = None,
                          mode: str | None = None, greeting: int = 0) -> None:
         """Close the open story (if any) and open or start ``name``."""
-        from storyteller.session_setup import open_session
+        from storyteller.session import open_session
 
         if self.backend is None:
             self.post_message(SessionFailed("the engine is not open yet"))
@@ -316,10 +316,8 @@ class StorytellerApp(App[int]):
         session = self.session
         if session is None:
             return False
-        from storyteller.session_setup import load_books
-
         try:
-            session.parts.books = load_books(session.story.settings.worlds, session.parts.card, self.paths)
+            session.reload_lore()
         except StorytellerError as exc:
             self.notify(f"The story keeps its old world info: {exc}", severity="warning", markup=False, timeout=8)
             return False
@@ -336,9 +334,8 @@ class StorytellerApp(App[int]):
             return False
         from storyteller.content import content_ref, find_world
 
-        refs = list(session.story.settings.worlds)
-        new_refs, used = [], False
-        for ref in refs:
+        used, replaced = False, None
+        for ref in session.story.settings.worlds:
             try:
                 found = find_world(ref, self.paths).resolve()
             except StorytellerError:
@@ -346,13 +343,13 @@ class StorytellerApp(App[int]):
             if found == Path(target).resolve():
                 used = True
             elif found == Path(source).resolve():
-                used, ref = True, content_ref(target, self.paths)
-            new_refs.append(ref)
+                used, replaced = True, ref
         if not used:
             return False
-        if new_refs != refs and not session.story.read_only:
+        if replaced is not None:
             try:
-                session.story.set_settings(worlds=new_refs)
+                session.attach_world(content_ref(target, self.paths), replacing=replaced)
+                return True
             except StorytellerError as exc:
                 self.notify(f"The story still names the old world: {exc}", severity="warning", markup=False)
         return self.reload_lore()
@@ -371,13 +368,13 @@ class StorytellerApp(App[int]):
             return False
         if current not in (Path(source).resolve(), Path(target).resolve()):
             return False
-        if current != Path(target).resolve() and not session.story.read_only:
-            try:
-                session.story.set_settings(cards=[content_ref(target, self.paths), *cards[1:]])
-            except StorytellerError as exc:
-                self.notify(f"The story still names the old card: {exc}", severity="warning", markup=False)
-        session.parts.card = card
-        return self.reload_lore()
+        try:
+            session.use_card(card, path=content_ref(target, self.paths) if current != Path(target).resolve() else None)
+        except StorytellerError as exc:
+            self.notify(f"The story keeps its old card or world info: {exc}", severity="warning", markup=False,
+                        timeout=8)
+            return False
+        return True
 
     # -- screens -----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Markdown, Static
 
 from storyteller.kiosk.archive import attribution
+from storyteller.story.model import PLAYER_KINDS
 
 if TYPE_CHECKING:
     from storyteller.tui.kiosk.app import KioskApp
@@ -27,7 +28,7 @@ def passage_text(kind: str, text: str, mode: str) -> str:
         from storyteller.prompt import format_action
 
         return format_action(kind, text).strip()
-    if kind in ("say", "do", "story"):
+    if kind in PLAYER_KINDS:
         return "> " + text.replace("\n", "\n> ")
     return text
 

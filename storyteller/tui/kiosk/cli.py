@@ -6,6 +6,8 @@ import argparse
 import getpass
 import sys
 
+from storyteller.engines.registry import ENGINE_NAMES
+
 __all__ = ["hash_pin_command", "register"]
 
 
@@ -16,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", action="append", default=None, metavar="W", help="world info for a new story (repeatable)")
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="kiosk settings file (default: kiosk.toml in the config folder)")
-    parser.add_argument("--engine", choices=["embedded", "kobold", "openai", "fake"], default=None,
+    parser.add_argument("--engine", choices=ENGINE_NAMES, default=None,
                         help="which engine generates (default: engine.kind from the settings)")
     parser.add_argument("--model", default=None, help="GGUF path or name in the models folder")
     parser.add_argument("--hash-pin", action="store_true",
@@ -47,7 +49,7 @@ def hash_pin_command() -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the kiosk from parsed arguments."""
-    from storyteller.config import load_settings
+    from storyteller.config import apply_overrides, load_settings
     from storyteller.errors import ConfigError
     from storyteller.tui.kiosk.run import run_kiosk
     from storyteller.paths import get_paths
@@ -58,8 +60,6 @@ def run_command(args: argparse.Namespace) -> int:
         raise ConfigError("say which story the kiosk plays: storyteller kiosk --story NAME")
     paths = get_paths()
     settings = load_settings(paths)
-    if args.engine:
-        settings.engine.kind = args.engine
-    if args.model:
-        settings.engine.model = args.model
+    engine = {key: value for key, value in (("kind", args.engine), ("model", args.model)) if value}
+    settings = apply_overrides(settings, {"engine": engine}, {"engine.kind": "--engine", "engine.model": "--model"})
     return run_kiosk(settings, paths, story=args.story, card=args.card, worlds=args.world, config_file=args.config)

@@ -24,10 +24,12 @@ from storyteller.session import (
     GenerationFailed,
     GenerationFinished,
     GenerationStarted,
+    Mode,
     PromptBuilt,
     PromptProcessed,
     StoryChanged,
     TextReceived,
+    kinds_for_mode,
 )
 from storyteller.tui.messages import SessionEventReceived, StreamFlushed
 from storyteller.tui.screens.dialogs import AskText, EditText
@@ -39,7 +41,7 @@ __all__ = ["FLUSH_SECONDS", "KINDS_BY_MODE", "StoryScreen"]
 FLUSH_SECONDS = 0.03
 """Streamed text reaches the screen at most this often (the UI stays responsive at any speed)."""
 
-KINDS_BY_MODE = {"adventure": ("do", "say", "story"), "story": ("story",), "chat": ("say",), "instruct": ("say",)}
+KINDS_BY_MODE = {mode.value: kinds_for_mode(mode) for mode in Mode}
 _KIND_LABEL = {"do": "Do", "say": "Say", "story": "Story"}
 _PLACEHOLDER = {
     "do": "What do you do?  (Enter: act, ctrl+t: Say / Story)",
@@ -78,7 +80,7 @@ class StoryScreen(Screen):
         super().__init__()
         self.session = session
         self.mode = session.story.settings.mode
-        self.kinds = KINDS_BY_MODE.get(self.mode, ("say",))
+        self.kinds = kinds_for_mode(self.mode)
         self.kind = self.kinds[0]
         self.state = ""
         self._pending: str | None = None
@@ -123,9 +125,9 @@ class StoryScreen(Screen):
 
     def _author_of(self, message: Any) -> str:
         head = message.head
-        if head.kind in ("say", "do", "story") and head.author.startswith(("user", "kiosk:")):
-            if head.author.startswith("kiosk:"):
-                return head.author[len("kiosk:"):]
+        if head.is_player and head.is_user:
+            if head.visitor_name is not None:
+                return head.visitor_name
             return self.session.story.settings.persona.name or "You"
         return head.author or self.session.character_name
 

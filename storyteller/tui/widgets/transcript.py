@@ -25,14 +25,11 @@ __all__ = ["PAGE", "MessageView", "Transcript", "display_text"]
 PAGE = 50
 """Messages mounted at a time."""
 
-_USER_KINDS = ("say", "do", "story")
-
-
 def display_text(message: Any, mode: str) -> str:
     """The text a message shows: adventure inputs as ``> You open the door.``."""
     head = message.head
     text = message.text
-    if head.kind in _USER_KINDS and head.author.startswith(("user", "kiosk:")) and mode == "adventure":
+    if head.is_player and head.is_user and mode == "adventure":
         if head.kind in ("do", "say"):
             from storyteller.prompt import format_action
 
@@ -43,7 +40,7 @@ def display_text(message: Any, mode: str) -> str:
 def is_player(message: Any) -> bool:
     """True for the player's own inputs."""
     head = message.head
-    return head.kind in _USER_KINDS and head.author.startswith(("user", "kiosk:"))
+    return head.is_player and head.is_user
 
 
 class MessageView(Static, can_focus=True):

@@ -1,0 +1,60 @@
+"""The one road to an engine for play.
+
+- :mod:`~storyteller.session.turn`: :func:`build_turn`, the pure assembly of one turn's prompt
+  (history, world info, the builder) from :class:`SessionParts`.
+- :mod:`~storyteller.session.core`: :class:`Session`, the only thing that streams from an engine
+  for play (submit, retry, continue, swipe, edit, undo; :meth:`Session.aside` for recaps and
+  summaries that write nothing to the story), and the changes to what a story is played with
+  (:meth:`Session.use_card`, :meth:`Session.attach_world`, :meth:`Session.reload_lore`,
+  :meth:`Session.apply_sampling`).
+- :mod:`~storyteller.session.opening`: :func:`open_session`, which builds a Session (imports
+  point that way only).
+
+The story model's rules the UI needs (input kinds per mode) are re-exported here, so the UI
+talks to this layer only.
+"""
+
+from __future__ import annotations
+
+from storyteller.prompt import TurnReport, explain_prompt_change
+from storyteller.session.core import Session
+from storyteller.session.events import (
+    GenerationFailed,
+    GenerationFinished,
+    GenerationStarted,
+    PromptBuilt,
+    PromptProcessed,
+    SessionEvent,
+    StoryChanged,
+    TextReceived,
+)
+from storyteller.session.opening import make_parts, open_session, pick_template
+from storyteller.session.resources import load_books
+from storyteller.session.turn import SessionParts, build_turn, history_of, lore_inserts, plain_messages
+from storyteller.story.model import PLAYER_KINDS, Mode, kinds_for_mode
+
+__all__ = [
+    "PLAYER_KINDS",
+    "GenerationFailed",
+    "GenerationFinished",
+    "GenerationStarted",
+    "Mode",
+    "PromptBuilt",
+    "PromptProcessed",
+    "Session",
+    "SessionEvent",
+    "SessionParts",
+    "StoryChanged",
+    "TextReceived",
+    "TurnReport",
+    "build_turn",
+    "explain_prompt_change",
+    "history_of",
+    "kinds_for_mode",
+    "load_books",
+    "lore_inserts",
+    "make_parts",
+    "open_session",
+    "pick_template",
+    "plain_messages",
+]

@@ -1,0 +1,231 @@
+"""One turn as data: what was resolved for a story (:class:`SessionParts`) and :func:`build_turn`.
+
+:func:`build_turn` is the only place a prompt for play is assembled: the story path becomes
+history messages, world info is activated on it, and the prompt builder fits everything into
+the context. It changes nothing: the session, ``storyteller prompt`` and the kiosk's recap all
+call it and get the same prompt for the same story.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from storyteller.cards import Card
+from storyteller.config import Settings
+from storyteller.engines.base import BackendInfo, GenerationRequest
+from storyteller.lore import (
+    ActivationResult,
+    Lorebook,
+    ScanSources,
+    TimedEffectsState,
+    WorldInfoSettings,
+    activate,
+    seeded_rng,
+)
+from storyteller.paths import Paths
+from storyteller.presets import resolve_sampling
+from storyteller.prompt import (
+    AuthorsNote,
+    CharacterInfo,
+    HistoryMessage,
+    Persona,
+    Prompt,
+    PromptBuilder,
+    Recall,
+    StopFilter,
+    WorldInfoInsert,
+    expand_names,
+)
+from storyteller.sampling import Sampling
+from storyteller.story.model import Mode, StorySettings
+from storyteller.story.tree import Message as StoryMessage
+
+__all__ = ["SessionParts", "build_turn", "character_info", "history_of", "lore_inserts", "plain_messages"]
+
+_POSITIONS = ("before_char", "after_char", "an_top", "an_bottom", "at_depth", "em_top", "em_bottom", "outlet")
+_ROLES = ("system", "user", "assistant")
+
+
+def history_of(messages: Sequence[StoryMessage], *, mode: str, user: str, speaker: str) -> list[HistoryMessage]:
+    """The story path as the builder's history messages."""
+    history = []
+    for message in messages:
+        head = message.head
+        if head.is_player:
+            name = head.visitor_name if head.visitor_name is not None else user
+            kind = "aside" if head.extra.get("aside") else head.kind if mode == Mode.ADVENTURE else "chat"
+            history.append(HistoryMessage("user", message.text, name=name or user, kind=kind))
+        elif head.kind == "system":
+            history.append(HistoryMessage("system", message.text))
+        else:
+            history.append(HistoryMessage("assistant", message.text, name=speaker))
+    return history
+
+
+def plain_messages(history: Sequence[HistoryMessage]) -> list[str]:
+    """Messages as world info scans them: ``Name: text``."""
+    return [f"{m.name}: {m.text}" if m.name else m.text for m in history]
+
+
+def lore_inserts(result: ActivationResult) -> list[WorldInfoInsert]:
+    """Activated entries as the builder's inserts."""
+    inserts = []
+    for entry in result.activated:
+        position = _POSITIONS[int(entry.position)] if 0 <= int(entry.position) < len(_POSITIONS) else "before_char"
+        inserts.append(WorldInfoInsert(
+            content=entry.content, position=position, depth=entry.depth, role=_ROLES[int(entry.role)],
+            order=entry.order, source=entry.key, outlet=entry.outlet_name, constant=entry.reason == "constant",
+        ))
+    return inserts
+
+
+def character_info(card: Card | None) -> CharacterInfo:
+    """The card fields the prompt uses."""
+    if card is None:
+        return CharacterInfo()
+    return CharacterInfo(
+        name=card.name, nickname=card.nickname or "", description=card.description, personality=card.personality,
+        scenario=card.scenario, first_mes=card.first_mes, mes_example=card.mes_example,
+        system_prompt=card.system_prompt, post_history_instructions=card.post_history_instructions,
+        alternate_greetings=tuple(card.alternate_greetings),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionParts:
+    """Everything resolved for one story (frozen: a change makes new parts through the Session).
+
+    Attributes:
+        settings: The settings the session was opened with.
+        paths: Storyteller's folders.
+        info: The engine's description.
+        card: The story's character card, if any.
+        books: The story's worlds, then the card's embedded book.
+        builder: The prompt builder (template, target, token counter).
+        count_sync: Counts tokens synchronously, for world-info budgets.
+        wi_settings: World-info settings.
+        adventure_bans: Logit bias that keeps the narrator from writing the action marker ``>``.
+        warnings: Things the user should know about the parts (a template file that did not load).
+    """
+
+    settings: Settings
+    paths: Paths
+    info: BackendInfo
+    card: Card | None
+    books: tuple[Lorebook, ...]
+    builder: PromptBuilder
+    count_sync: Callable[[str], int]
+    wi_settings: WorldInfoSettings = field(default_factory=WorldInfoSettings)
+    adventure_bans: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.books, tuple):
+            object.__setattr__(self, "books", tuple(self.books))
+        if not isinstance(self.adventure_bans, MappingProxyType):
+            object.__setattr__(self, "adventure_bans", MappingProxyType(dict(self.adventure_bans)))
+
+    def replace(self, **changes: Any) -> SessionParts:
+        """A copy with some parts changed."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def character(self) -> CharacterInfo:
+        """The card as the builder sees it."""
+        return character_info(self.card)
+
+    @property
+    def speaker(self) -> str:
+        """Who speaks the replies."""
+        if self.card is not None and self.card.name:
+            return self.card.nickname or self.card.name
+        return "Narrator"
+
+    def sampling(self, story_settings: StorySettings) -> Sampling:
+        """The global sampler settings, then the story's preset, then its overrides."""
+        return resolve_sampling(self.settings.sampling, story_settings.sampler_preset,
+                                story_settings.sampler_overrides, self.paths)
+
+    def request_for(self, prompt: Prompt, story_settings: StorySettings | None = None) -> GenerationRequest:
+        """The engine request for a prompt."""
+        st = story_settings or StorySettings()
+        sampling = self.sampling(st)
+        update: dict[str, Any] = {"stop": list(prompt.stops)}
+        if st.mode == Mode.ADVENTURE and self.adventure_bans:
+            # Small models love to write the player's next "> You ..." line; the stop string
+            # would cut it, often leaving nothing. Not letting them write ">" at all is kinder.
+            update["logit_bias"] = {**self.adventure_bans, **sampling.logit_bias}
+        sampling = sampling.model_copy(update=update)
+        if prompt.messages is not None:
+            return GenerationRequest(messages=prompt.messages, sampling=sampling)
+        return GenerationRequest(prompt=prompt.text or "", sampling=sampling)
+
+    def stop_filter(self, prompt: Prompt) -> StopFilter:
+        """A filter holding back text that could begin one of the prompt's stops."""
+        return StopFilter(prompt.stops, context=(prompt.text or "")[-64:])
+
+    def clean_reply(self, text: str, *, continuing: bool) -> str:
+        """Tidy a finished reply: no trailing space; no leading space unless it continues text."""
+        text = text.rstrip()
+        return text if continuing else text.lstrip()
+
+    # Kept for callers of the old mutable parts; the same as :func:`build_turn`.
+    async def build_prompt(self, story: Any, messages: Sequence[StoryMessage], *, continuing: bool
+                           ) -> tuple[Prompt, ActivationResult | None]:
+        """See :func:`build_turn`."""
+        return await build_turn(self, story.name, story.settings, messages, continuing=continuing)
+
+
+async def build_turn(parts: SessionParts, story_name: str, st: StorySettings, messages: Sequence[StoryMessage], *,
+                     continuing: bool, recall: Recall | None = None) -> tuple[Prompt, ActivationResult | None]:
+    """World info, then the prompt, for a reply after ``messages``. Changes nothing.
+
+    Args:
+        parts: What was resolved for the story.
+        story_name: The story's name (seeds world info's random choices and the prompt's id).
+        st: The story's settings.
+        messages: The story path the reply follows.
+        continuing: The reply continues the last message.
+        recall: Pinned facts and summaries (:func:`storyteller.memory.hook.recall_of`).
+
+    Returns:
+        The prompt, and the world-info activation that fed it (``None`` without worlds).
+    """
+    persona = Persona(name=st.persona.name or "User", description=st.persona.description)
+    history = history_of(messages, mode=st.mode, user=persona.name, speaker=parts.speaker)
+    sampling = parts.sampling(st)
+    lore = None
+    inserts: list[WorldInfoInsert] = []
+    if parts.books:
+        card = parts.card
+        lore = activate(
+            list(parts.books), plain_messages(history), settings=parts.wi_settings,
+            max_context=parts.info.context_length - sampling.max_tokens, count_tokens=parts.count_sync,
+            rng=seeded_rng(story_name, len(history)),
+            sources=ScanSources.with_author_note(
+                st.authors_note.text, persona_description=persona.description,
+                character_description=card.description if card else "",
+                character_personality=card.personality if card else "",
+                scenario=card.scenario if card else ""),
+            timed=TimedEffectsState.model_validate(st.timed_effects or {}),
+            chat_length=len(history),
+            character=card.name if card else None,
+            substitute=lambda text: expand_names(text, parts.speaker, persona.name),
+        )
+        inserts = lore_inserts(lore)
+    note = st.authors_note
+    options = dataclasses.replace(parts.builder.options, mode=st.mode, reply_tokens=sampling.max_tokens,
+                                  continue_last=continuing, story_id=story_name,
+                                  extra_stops=tuple(sampling.stop))
+    prompt = await parts.builder.build(
+        history, character=parts.character, persona=persona, memory=st.memory, world_info=inserts,
+        authors_note=AuthorsNote(text=note.text, depth=note.depth, interval=note.interval, role=note.role),
+        variables=st.variables, options=options, recall=recall,
+    )
+    if parts.warnings:
+        prompt.warnings = [*prompt.warnings, *parts.warnings]
+    return prompt, lore

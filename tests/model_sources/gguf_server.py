@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,6 +29,7 @@ class Served:
 class GGUFServer:
     files: dict[str, Served] = field(default_factory=dict)
     drops: list[int] = field(default_factory=list)  # per request: close after this many body bytes
+    chunk_delay: float = 0.0  # seconds between 1 MB chunks (a slow link)
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     authorization: list[str | None] = field(default_factory=list)
 
@@ -88,6 +90,8 @@ class GGUFServer:
                 end = len(data) if limit is None else min(len(data), start + limit)
                 view = memoryview(data)
                 for offset in range(start, end, 1 << 20):
+                    if owner.chunk_delay:
+                        time.sleep(owner.chunk_delay)
                     try:
                         self.wfile.write(view[offset:min(end, offset + (1 << 20))])
                     except (BrokenPipeError, ConnectionResetError):

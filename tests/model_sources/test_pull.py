@@ -201,3 +201,26 @@ def test_a_complete_part_file_is_finished_without_downloading_again(server: GGUF
     assert out.returncode == 0, out.stderr
     assert server.requests == [(f"/files/{NAME}", f"bytes={len(gguf_bytes)}-")]
     assert "matches --sha256" in out.stdout and leftovers(models) == [NAME]
+
+
+def test_ctrl_c_keeps_the_part_for_the_next_run(server: GGUFServer, smollm2_path: Path) -> None:
+    import signal
+    import time
+
+    models = get_paths().models_dir
+    part = models / f".{NAME}.part"
+    server.chunk_delay = 0.05
+    proc = subprocess.Popen([sys.executable, "-m", "storyteller.cli", "models", "pull", f"{server.url}/files/{NAME}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (part.exists() and part.stat().st_size > 5 * MB):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "download stopped; run the same command again" in err
+    assert part.stat().st_size > 5 * MB and not (models / NAME).exists()
+    server.chunk_delay = 0.0
+    again = pull(f"{server.url}/files/{NAME}")
+    assert again.returncode == 0 and "continuing from" in again.stderr
+    assert sha256_of(models / NAME) == sha256_of(smollm2_path)

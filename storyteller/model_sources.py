@@ -395,8 +395,9 @@ def resolve_ref(spec: str | Path | None, paths: Paths, *, folders: Sequence[str]
     if len(hits) > 1:
         names = ", ".join(m.ref for m in hits[:8]) + (" ..." if len(hits) > 8 else "")
         raise ModelNotFoundError(f"{text!r} matches {len(hits)} models: {names}. Use one of these names.")
-    related = [msg for msg, ref in found._refs.items() if ref == f"{prefix.lower()}:{query}" or
-               ref.endswith(":" + query) or ref.endswith(":" + query + ":latest")]
+    related = [msg for msg, ref in found._refs.items()
+               if ref.partition(":")[2] in (query, query + ":latest")
+               and (not prefixed or ref.partition(":")[0] == prefix.lower())]
     if related:
         raise ModelNotFoundError(related[0])
     raise ModelNotFoundError(_not_found(text, prefix.lower() if prefixed else None, rest, found, hint))

@@ -117,6 +117,8 @@ def test_unknown_names_say_what_to_do(stores: dict[str, Path]) -> None:
         resolve_ref("hf:nobody/nothing", get_paths())
     with pytest.raises(ModelNotFoundError, match="missing"):
         resolve_ref("ollama:ghost", get_paths())
+    with pytest.raises(ModelNotFoundError, match="'latest' not found"):
+        resolve_ref("latest", get_paths())  # not the broken ghost:latest's message
 
 
 def test_extra_folders_from_settings_and_environment(isolated_home: Path, smollm2_path: Path,

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,7 +30,7 @@ from bench import _story
 from bench._report import machine, write_json, write_section
 
 CONTEXT = 2048
-REPLY_TOKENS = 48
+REPLY_TOKENS = 32
 SEED = 4321
 
 
@@ -138,6 +139,9 @@ async def _run(turns: int, memory_on: bool) -> dict[str, Any]:
                 done = await hook.remember(session)
                 aside_seconds += time.perf_counter() - t0
                 written, merged, failed = written + len(done.written), merged + len(done.merged), failed + len(done.failed)
+            if turn % 10 == 0:
+                print(f"[recall {'on' if memory_on else 'off'}] turn {turn}, {written} summaries, {merged} merges, "
+                      f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
             question = ask.get(turn)
             if question is not None:
                 prompt = await session.next_prompt()
@@ -176,10 +180,28 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(turns: int = 200) -> dict[str, Any]:
-    """Play the story with memory off, then on; write the results (a full run only)."""
-    off = asyncio.run(_run(turns, memory_on=False))
-    on = asyncio.run(_run(turns, memory_on=True))
+def _partial(mode: str, turns: int) -> Any:
+    return _story.bench_home() / f"recall-{mode}-{turns}.json"
+
+
+def run(turns: int = 200, only: str | None = None) -> dict[str, Any]:
+    """Play the story with memory off, then on; write the results (a full run only).
+
+    With ``only`` (``on`` / ``off``) play one of them and keep it aside; the two halves can run
+    in two processes, and the one that finishes second writes the results.
+    """
+    halves = {}
+    for mode in ("off", "on"):
+        if only in (None, mode):
+            halves[mode] = asyncio.run(_run(turns, memory_on=mode == "on"))
+            if only is not None:
+                _partial(mode, turns).write_text(json.dumps(halves[mode]), encoding="utf-8")
+        elif _partial(mode, turns).exists():
+            halves[mode] = json.loads(_partial(mode, turns).read_text(encoding="utf-8"))
+    if len(halves) < 2:
+        return {"turns": turns, "waiting_for": [m for m in ("off", "on") if m not in halves],
+                **{m: summarize(h) for m, h in halves.items()}}
+    off, on = halves["off"], halves["on"]
     result = {"machine": machine(), "context": CONTEXT, "turns": turns, "facts": [asdict(f) for f in FACTS],
               "off": {**summarize(off), **{k: v for k, v in off.items() if k != "rows"}, "rows": off["rows"]},
               "on": {**summarize(on), **{k: v for k, v in on.items() if k != "rows"}, "rows": on["rows"]}}
@@ -222,11 +244,12 @@ def _markdown(result: dict[str, Any]) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--turns``."""
     parser.add_argument("--turns", type=int, default=200, help="turns to play (default 200; fewer: not published)")
+    parser.add_argument("--only", choices=("on", "off"), help="play only memory on or off (run both halves in two processes)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Entry point for ``python -m bench recall``."""
-    result = run(args.turns)
+    result = run(args.turns, args.only)
     brief = {k: {kk: vv for kk, vv in v.items() if kk != "rows"} if isinstance(v, dict) else v
              for k, v in result.items() if k != "facts"}
     print(json.dumps(brief, indent=None if args.json else 2), flush=True)

@@ -139,7 +139,7 @@ class MemorySettings(_Section):
     """Share of the prompt room (context minus the reply) summaries may use."""
     pinned_share: float = Field(default=0.1, ge=0.0, le=0.8)
     """Share of the prompt room pinned facts are meant to stay within (they are always sent)."""
-    span_messages: int = Field(default=8, ge=2, le=64)
+    span_messages: int = Field(default=16, ge=2, le=64)
     """Messages one summary covers."""
     lookahead_messages: int = Field(default=16, ge=0, le=256)
     """Summarise this many messages ahead of the trim point, so a summary is ready when they leave."""

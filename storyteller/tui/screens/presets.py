@@ -33,7 +33,8 @@ FORM_FIELDS: list[tuple[str, str, type]] = [
     ("mirostat_mode", "mirostat 0-2", int), ("mirostat_tau", "mirostat tau", float),
     ("mirostat_eta", "mirostat eta", float), ("dry_multiplier", "DRY multiplier", float),
     ("dry_base", "DRY base", float), ("dry_allowed_length", "DRY length", int),
-    ("xtc_probability", "XTC chance", float), ("xtc_threshold", "XTC threshold", float), ("seed", "seed", int),
+    ("dry_penalty_last_n", "DRY range", int), ("xtc_probability", "XTC chance", float),
+    ("xtc_threshold", "XTC threshold", float), ("top_n_sigma", "top n sigma", float), ("seed", "seed", int),
 ]
 _FORM_NAMES = {name for name, _label, _kind in FORM_FIELDS}
 
@@ -259,7 +260,7 @@ class PresetsScreen(Screen):
             self.notify("Open a story first; then choose its preset here.", markup=False)
             return
         try:
-            session.story.set_settings(sampler_preset=name)
+            session.apply_sampling(preset=name)
         except StorytellerError as exc:
             self.notify(f"Not changed: {exc}", severity="error", markup=False)
             return

@@ -141,6 +141,7 @@ class Card(BaseModel):
     _top_level_extras: dict[str, Any] = PrivateAttr(default_factory=dict)
     _image: bytes | None = PrivateAttr(default=None)
     _files: dict[str, bytes] = PrivateAttr(default_factory=dict)
+    _legacy_fields: bool = PrivateAttr(default=False)
 
     _OPTIONAL: ClassVar[frozenset[str]] = frozenset(
         {"character_book", "assets", "nickname", "creator_notes_multilingual", "source",
@@ -159,6 +160,16 @@ class Card(BaseModel):
     @top_level_extras.setter
     def top_level_extras(self, value: dict[str, Any]) -> None:
         self._top_level_extras = dict(value)
+
+    @property
+    def legacy_fields(self) -> bool:
+        """The card came with SillyTavern's top-level copies of its V1 fields (a V1 card or an ST
+        hybrid); every export, V3 included, writes them back as SillyTavern's own writer does."""
+        return self._legacy_fields
+
+    @legacy_fields.setter
+    def legacy_fields(self, value: bool) -> None:
+        self._legacy_fields = bool(value)
 
     @property
     def image(self) -> bytes | None:

@@ -208,6 +208,7 @@ def _validate(data: dict[str, Any], top: dict[str, Any]) -> Card:
 def _from_wrapped(obj: dict[str, Any], data: dict[str, Any], report: ImportReport, is_v3: bool) -> Card:
     data = dict(data)
     top = {k: v for k, v in obj.items() if k not in ("spec", "spec_version", "data")}
+    mirrored = any(k in top for k in (*_MIRRORS, *_EXT_MIRRORS))
     for legacy, field in _MIRRORS.items():
         if legacy not in top:
             continue
@@ -223,7 +224,9 @@ def _from_wrapped(obj: dict[str, Any], data: dict[str, Any], report: ImportRepor
     norm = Normaliser(report, strict_v3=is_v3)
     clean = norm.card_data(data)
     norm.finish()
-    return _validate(clean, top)
+    card = _validate(clean, top)
+    card.legacy_fields = mirrored  # a SillyTavern hybrid: write the top-level copies back
+    return card
 
 
 def _from_v1(obj: dict[str, Any], report: ImportReport, where: str) -> Card:
@@ -244,7 +247,9 @@ def _from_v1(obj: dict[str, Any], report: ImportReport, where: str) -> Card:
     norm = Normaliser(report)
     clean = norm.card_data(data)
     norm.finish(announce_missing=False)
-    return _validate(clean, top)
+    card = _validate(clean, top)
+    card.legacy_fields = True  # its fields were top-level: every export keeps them there too
+    return card
 
 
 def _from_pygmalion(obj: dict[str, Any], report: ImportReport, where: str) -> Card:

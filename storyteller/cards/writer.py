@@ -40,9 +40,25 @@ ICON_PATH = "assets/icon/image/main.png"
 
 
 def card_to_v3(card: Card) -> dict[str, Any]:
-    """The card as a V3 object ``{"spec", "spec_version", "data", ...unknown top-level keys}``."""
-    return {"spec": "chara_card_v3", "spec_version": "3.0", "data": card.model_dump(mode="json"),
-            **card.top_level_extras}
+    """The card as a V3 object ``{"spec", "spec_version", "data", ...unknown top-level keys}``.
+
+    A card that came with SillyTavern's top-level V1 copies (:attr:`Card.legacy_fields`) keeps
+    them, as SillyTavern's own V3 writer does; a pure V3 card stays pure.
+    """
+    data = card.model_dump(mode="json")
+    legacy = _legacy_fields(data) if card.legacy_fields else {}
+    return {**card.top_level_extras, **legacy, "spec": "chara_card_v3", "spec_version": "3.0", "data": data}
+
+
+def _legacy_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """SillyTavern's top-level copies of the V1 fields, made from ``data``."""
+    out: dict[str, Any] = {k: data[k] for k in V1_FIELDS}
+    out["creatorcomment"] = data["creator_notes"]
+    out["tags"] = data["tags"]
+    for key in ("talkativeness", "fav"):
+        if key in data["extensions"]:
+            out[key] = data["extensions"][key]
+    return out
 
 
 def card_to_v2(card: Card, *, legacy_fields: bool = True) -> dict[str, Any]:
@@ -56,12 +72,7 @@ def card_to_v2(card: Card, *, legacy_fields: bool = True) -> dict[str, Any]:
     data = card.model_dump(mode="json")
     out: dict[str, Any] = dict(card.top_level_extras)
     if legacy_fields:
-        out.update({k: data[k] for k in V1_FIELDS})
-        out["creatorcomment"] = data["creator_notes"]
-        out["tags"] = data["tags"]
-        for key in ("talkativeness", "fav"):
-            if key in data["extensions"]:
-                out[key] = data["extensions"][key]
+        out.update(_legacy_fields(data))
     out.update({"spec": "chara_card_v2", "spec_version": "2.0", "data": data})
     return out
 

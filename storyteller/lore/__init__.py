@@ -11,6 +11,7 @@ Typical use::
     result.to_json()                                  # the trace, for the UI
 """
 
+from storyteller.lore._foreign import to_kobold_lite
 from storyteller.lore._formats import from_character_book, to_character_book, to_lorebook_v3
 from storyteller.lore.activation import activate, approx_tokens, compute_budget, seeded_rng
 from storyteller.lore.io import dump_lorebook, load_lorebook, parse_lorebook, save_lorebook
@@ -61,5 +62,6 @@ __all__ = [
     "save_lorebook",
     "seeded_rng",
     "to_character_book",
+    "to_kobold_lite",
     "to_lorebook_v3",
 ]

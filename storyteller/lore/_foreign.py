@@ -1,10 +1,12 @@
-"""Import-only readers: NovelAI ``.lorebook`` and Kobold Lite world info.
+"""NovelAI ``.lorebook`` (read only) and Kobold Lite world info (read, and written for Lite saves).
 
 NovelAI follows SillyTavern's ``convertNovelLorebook`` (keys, text, displayName -> comment,
 ``contextConfig.budgetPriority`` -> order, enabled), plus ``forceActivation`` -> constant, which
 SillyTavern drops. Kobold Lite entries match by substring, case-insensitively, so imported
 entries pin ``matchWholeWords`` off to keep that behaviour; ``keyanti`` becomes NOT_ANY secondary
 keys, or an ``@@exclude_keys`` decorator when the entry also has secondary keys.
+:func:`to_kobold_lite` writes entries back the way Lite's own card import does (comma-joined
+keys); what Lite cannot express is approximated and said in the returned notes.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from typing import Any
 from storyteller.errors import FormatError, LimitExceededError
 from storyteller.lore._formats import MAX_ENTRIES
 from storyteller.lore._normalize import EntryNormalizer
-from storyteller.lore.model import ImportReport, Lorebook
+from storyteller.lore.model import ImportReport, Lorebook, SelectiveLogic
 
-__all__ = ["read_kobold_lite", "read_novelai"]
+__all__ = ["read_kobold_lite", "read_novelai", "to_kobold_lite"]
 
 _NAI_USED = {"text", "displayName", "keys", "enabled", "contextConfig", "forceActivation"}
 
@@ -142,3 +144,42 @@ def _split(value: Any) -> list[str]:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return []
+
+
+def to_kobold_lite(book: Lorebook) -> tuple[list[dict[str, Any]], list[str]]:
+    """The book's entries as Kobold Lite world info, and notes on what Lite cannot express.
+
+    Disabled entries are left out (Lite has no switch for them). Lite matches every key as
+    text, anywhere, without case; its secondary keys mean AND ANY and its ``keyanti`` NOT ANY,
+    so AND ALL and NOT ALL are approximated by those.
+    """
+    out: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for entry in book.entries:
+        if entry.disable:
+            notes.append(f"{book.name}: disabled entry {entry.title!r} left out")
+            continue
+        content, anti = entry.content, []
+        if content.startswith("@@exclude_keys "):  # how read_kobold_lite kept keyanti beside keysecondary
+            head, _, rest = content.partition("\n")
+            anti, content = _split(head.removeprefix("@@exclude_keys ")), rest
+        secondary = list(entry.secondary_keys) if entry.selective else []
+        logic = entry.selective_logic
+        if secondary and logic in (SelectiveLogic.NOT_ANY, SelectiveLogic.NOT_ALL):
+            anti, secondary = [*anti, *secondary], []
+        if logic in (SelectiveLogic.NOT_ALL, SelectiveLogic.AND_ALL) and entry.secondary_keys and entry.selective:
+            notes.append(f"{book.name}: entry {entry.title!r} uses {logic.name}; Lite reads it as "
+                         f"{'NOT ANY' if logic == SelectiveLogic.NOT_ALL else 'AND ANY'}")
+        probability = entry.probability if entry.use_probability and entry.probability < 100 else 100
+        out.append({
+            "key": ",".join(entry.keys),
+            "keysecondary": ",".join(secondary),
+            "keyanti": ",".join(anti),
+            "content": content,
+            "comment": entry.comment,
+            "folder": None,
+            "selective": bool(secondary or anti),
+            "constant": entry.constant,
+            "probability": probability,
+        })
+    return out, notes

@@ -8,28 +8,70 @@ node keeps the text without that formatting and the formatting itself in
 ``extra["kobold"]``, so export rebuilds the chunks exactly. Memory and the author's note map to
 story settings; world info and every other key are kept as raw data for export.
 KoboldAI United's v2 saves (``file_version``) are read too.
+
+Export writes everything Lite's loader (``kai_json_load``) reads for the mode: the chunks,
+``memory``, ``authorsnote`` with ``anotetemplate`` and ``anotestr`` (how far from the end Lite
+inserts it), ``worldinfo`` with ``wiinsertlocation``/``wisearchdepth``, and in
+``savedsettings`` the ``opmode``, ``chatname`` (the persona) and ``chatopponent`` (the
+character). The character's card and the story's worlds come in a :class:`LiteContext` that the
+caller resolves (this package never loads cards or lorebooks): the card goes into memory the way
+Lite's own card import writes it, the worlds into ``worldinfo``. One key is ours,
+``"storyteller"``: the card text added to memory, the author's note's exact depth and who wrote
+each chunk (author and kind), so that import gives back the story as it was; Lite ignores it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from storyteller.coerce import as_int, as_text
 from storyteller.errors import FormatError
 from storyteller.story._imported import ImportedStory
-from storyteller.story.model import AUTHOR_NARRATOR, AUTHOR_USER, Node, StorySettings
+from storyteller.story.model import AUTHOR_NARRATOR, AUTHOR_USER, KINDS, Node, StorySettings
 from storyteller.story.tree import StoryTree
 
-__all__ = ["export_kobold", "import_kobold"]
+__all__ = ["LiteContext", "anote_depth", "anote_strength", "export_kobold", "import_kobold"]
 
 _MODES = {1: "story", 2: "adventure", 3: "chat", 4: "instruct"}
 _OPMODES = {v: k for k, v in _MODES.items()}
 _CHAT_LINE = re.compile(r"^(\n*)([^\n:]{1,80}):( ?)(.*)$", re.S)
 _ADVENTURE = re.compile(r"^(\n*> )(.*?)(\n*)$", re.S)
 _INSTRUCT = re.compile(r"^(\s*\{\{\[INPUT\]\}\}\s*)(.*?)(\s*\{\{\[OUTPUT\]\}\}\s*)$", re.S)
-_SPLIT_KEYS = ("prompt", "actions", "actions_metadata", "memory", "authorsnote", "authornote")
+_SPLIT_KEYS = ("prompt", "actions", "actions_metadata", "memory", "authorsnote", "authornote", "storyteller")
+OUR_KEY = "storyteller"
+"""The one key export adds that Lite does not know (Lite drops it when it saves)."""
+DEFAULT_ANOTE_TEMPLATE = "[Author's note: <|>]"
+# Lite's "A/N strength": characters from the end of the context (Immediate, Strong, Medium, Weak),
+# against our depth in messages. Medium (320) is both programs' default.
+_STRENGTHS = ((0, 0), (2, 160), (4, 320), (6, 480))
+
+
+def anote_strength(depth: int) -> int:
+    """Lite's ``anotestr`` (characters from the end) for an author's note ``depth`` messages back."""
+    return min(_STRENGTHS, key=lambda pair: (abs(pair[0] - depth), -pair[0]))[1]
+
+
+def anote_depth(strength: int) -> int:
+    """The depth in messages nearest to Lite's ``anotestr``."""
+    return min(_STRENGTHS, key=lambda pair: abs(pair[1] - strength))[0]
+
+
+@dataclass(frozen=True, slots=True)
+class LiteContext:
+    """What a Kobold Lite save carries beyond the story, resolved by the caller.
+
+    Attributes:
+        opponent: The character's name, Lite's ``chatopponent``.
+        card_memory: The card as Lite's own card import writes it into memory.
+        world_info: Lite world-info entries (``key``, ``keysecondary``, ``keyanti``, ``content``...).
+    """
+
+    opponent: str = ""
+    card_memory: str = ""
+    world_info: tuple[dict[str, Any], ...] = ()
 
 
 def import_kobold(data: bytes | str, *, title: str = "imported") -> ImportedStory:
@@ -62,19 +104,31 @@ def import_kobold(data: bytes | str, *, title: str = "imported") -> ImportedStor
     chatname = as_text(saved.get("chatname")) or "User"
     opponent = as_text(saved.get("chatopponent")).split("||$||")[0] or "KoboldAI"
     settings.persona.name = chatname
-    settings.memory = as_text(save.get("memory"))
+    ours = save.get(OUR_KEY) if isinstance(save.get(OUR_KEY), dict) else {}
+    settings.memory = _own_memory(as_text(save.get("memory")), as_text(ours.get("card_memory")))
     settings.authors_note.text = as_text(save.get("authorsnote", save.get("authornote", "")))
+    depth = as_int(ours.get("authors_note_depth"))
+    strength = as_int(save.get("anotestr"))
+    if depth is not None and depth >= 0:
+        settings.authors_note.depth = depth
+    elif strength is not None and strength >= 0:
+        settings.authors_note.depth = anote_depth(strength)
     settings.imported = {"kobold": {"save": {k: v for k, v in save.items() if k not in _SPLIT_KEYS}}}
     if save.get("worldinfo") or save.get("worldinfo_v2"):
         report.defaulted.append("world info kept as raw Kobold data in the story settings (not yet used in prompts)")
     result.settings = settings
 
+    # Who wrote each chunk, as our export recorded it; Lite's own saves only have the formatting.
+    roles = ours.get("nodes") if isinstance(ours.get("nodes"), list) and len(ours["nodes"]) == len(chunks) else None
     parent: str | None = None
     for index, chunk in enumerate(chunks):
         options = [chunk] + [a for a in alternatives.get(index, []) if a != chunk]
         ids = []
         for text in options:
             author, kind, body, fmt = _interpret(text, mode, chatname, opponent, first=index == 0)
+            role = roles[index] if roles is not None else None
+            if isinstance(role, list) and len(role) == 2 and all(isinstance(r, str) for r in role) and role[1] in KINDS:
+                author, kind = role
             node = Node.make(body, author=author, kind=kind, parent=parent, extra={"kobold": fmt})
             result.nodes.append(node)
             ids.append(node.id)
@@ -83,6 +137,13 @@ def import_kobold(data: bytes | str, *, title: str = "imported") -> ImportedStor
     if not chunks:
         report.defaulted.append("the save has no story text yet")
     return result
+
+
+def _own_memory(memory: str, card_memory: str) -> str:
+    """The story's memory: what our export put in front of it (the card) taken off again."""
+    if card_memory and memory.startswith(card_memory):
+        return memory[len(card_memory):].removeprefix("\n")
+    return memory
 
 
 def _chunks(save: dict[str, Any], report) -> tuple[list[str], dict[int, list[str]]]:
@@ -155,8 +216,15 @@ def _chunk_of(node: Node, tree: StoryTree) -> str:
     return node.text
 
 
-def export_kobold(tree: StoryTree) -> str:
-    """The current path as a Kobold Lite save (alternatives as retries, hidden nodes left out)."""
+def export_kobold(tree: StoryTree, context: LiteContext | None = None) -> str:
+    """The current path as a Kobold Lite save (alternatives as retries, hidden nodes left out).
+
+    Args:
+        tree: The story.
+        context: The character and world info to carry; without it, only what the story kept
+            from an imported save.
+    """
+    context = context or LiteContext()
     settings = tree.settings
     keep = settings.imported.get("kobold") if isinstance(settings.imported.get("kobold"), dict) else {}
     save: dict[str, Any] = dict(keep.get("save") or {})
@@ -169,17 +237,38 @@ def export_kobold(tree: StoryTree) -> str:
     save["prompt"] = chunks[0] if chunks else ""
     save["actions"] = chunks[1:]
     meta: dict[str, Any] = {}
-    for i, node in enumerate(path[1:]):
+    for i, node in enumerate(path[1:]):  # one entry per action, as Lite's generate_savefile writes
         alts = [_chunk_of(n, tree) for n in tree.siblings(node.id) if n.id != node.id and n.id not in tree.hidden]
-        if alts:
-            meta[str(i)] = {"Selected Text": chunks[i + 1], "Alternative Text": alts}
+        meta[str(i)] = {"Selected Text": chunks[i + 1], "Alternative Text": alts}
     save["actions_metadata"] = meta
-    save["memory"] = settings.memory
-    save["authorsnote"] = settings.authors_note.text
-    save.setdefault("anotetemplate", "[Author's note: <|>]")
-    save.setdefault("worldinfo", [])
+    card_memory = context.card_memory
+    save["memory"] = "\n".join(p for p in (card_memory, settings.memory) if p) if card_memory else settings.memory
+    note = settings.authors_note
+    save["authorsnote"] = note.text
+    save.setdefault("anotetemplate", DEFAULT_ANOTE_TEMPLATE)
+    kept_strength = as_int(save.get("anotestr"))
+    if kept_strength is None or anote_depth(kept_strength) != anote_depth(anote_strength(note.depth)):
+        save["anotestr"] = anote_strength(note.depth)
+    kept_wi = save.get("worldinfo") if isinstance(save.get("worldinfo"), list) else []
+    save["worldinfo"] = [*kept_wi, *(dict(e) for e in context.world_info if e not in kept_wi)]
+    save.setdefault("wiinsertlocation", 0)
+    save.setdefault("wisearchdepth", 0)
     saved = dict(save.get("savedsettings") or {})
     saved["opmode"] = _OPMODES.get(settings.mode, saved.get("opmode", 1))
     saved["chatname"] = settings.persona.name
+    opponent = context.opponent or _opponent(path) or as_text(saved.get("chatopponent"))
+    if opponent:
+        saved["chatopponent"] = opponent
     save["savedsettings"] = saved
+    save[OUR_KEY] = {"card_memory": card_memory, "authors_note_depth": note.depth,
+                     "nodes": [[n.author, n.kind] for n in path]}
     return json.dumps(save, ensure_ascii=False, indent=1)
+
+
+def _opponent(path: list[Node]) -> str:
+    """The character who speaks most on the path (Lite's ``chatopponent``), or ``""``."""
+    counts: dict[str, int] = {}
+    for node in path:
+        if not node.is_user and node.author not in (AUTHOR_NARRATOR, ""):
+            counts[node.author] = counts.get(node.author, 0) + 1
+    return max(counts, key=lambda name: counts[name]) if counts else ""

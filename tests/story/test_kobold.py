@@ -21,7 +21,9 @@ def _chat_save() -> dict:
         "gamestarted": True,
         "prompt": "\nAria: Welcome to the keep.",
         "actions": ["\nSam: Is it safe?", "\nAria: Mostly.", "\nSam: Good."],
-        "actions_metadata": {"1": {"Selected Text": "\nAria: Mostly.", "Alternative Text": ["\nAria: No!"]}},
+        "actions_metadata": {"0": {"Selected Text": "\nSam: Is it safe?", "Alternative Text": []},
+                             "1": {"Selected Text": "\nAria: Mostly.", "Alternative Text": ["\nAria: No!"]},
+                             "2": {"Selected Text": "\nSam: Good.", "Alternative Text": []}},
         "memory": "Aria guards the castle.",
         "authorsnote": "Tense mood.",
         "anotetemplate": "[Author's note: <|>]",
@@ -96,7 +98,8 @@ def test_story_made_here_exports_to_kobold_and_back() -> None:
     story.add_node(" At noon.", author="narrator", kind="continue")
     out = json.loads(export_story(story, fmt="kobold"))
     assert out["prompt"] == "The bell rang." and out["actions"] == [" Everyone came.", " At noon."]
-    assert out["actions_metadata"] == {"0": {"Selected Text": " Everyone came.", "Alternative Text": [" Nobody came."]}}
+    assert out["actions_metadata"] == {"0": {"Selected Text": " Everyone came.", "Alternative Text": [" Nobody came."]},
+                                       "1": {"Selected Text": " At noon.", "Alternative Text": []}}
     back = import_kobold(json.dumps(out))
     assert back.settings.mode == "story" and back.settings.memory == "A quiet town."
     assert sorted(n.text for n in back.nodes) == sorted(n.text for n in story.nodes.values())

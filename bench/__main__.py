@@ -25,6 +25,7 @@ BENCHES = {
     "tui": "bench.tui_bench",
     "kiosk": "bench.kiosk_bench",
     "narrator": "bench.narrator_bench",
+    "repetition": "bench.repetition_bench",
     "recall": "bench.recall_bench",
 }
 

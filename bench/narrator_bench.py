@@ -176,6 +176,12 @@ def from_progress(label: str, turns: int) -> dict[str, Any]:
     lines = progress_path(label).read_text(encoding="utf-8").splitlines()
     head = json.loads(lines[0])
     rows = [json.loads(line) for line in lines[1:] if line.strip()][:turns]
+    for row in rows:  # judge again with today's rules, so two runs are always compared alike
+        names = row.get("names") or ["Narrator of Hollowmere", "Narrator", "User"]
+        row["shown_verdict"] = classify(row["shown"], row["kind"], row["input"], names)
+        raw = [classify(text, row["kind"], row["input"], names) for text in row["raw"]]
+        row["raw_player_turn"] = any(r["player_turn"] for r in raw)
+        row["raw_label"] = any(r["label"] for r in raw)
     played = {"rows": rows, "seconds": rows[-1].get("seconds", 0.0) if rows else 0.0, **head}
     result = summarise(played, label)
     result["per_turn"] = rows

@@ -22,11 +22,11 @@ from storyteller.story.store import StoryStore
 PLAYER = ("User", "You", "Player")
 
 
-def play(stdin: str, *args: str, tokens: int = 48, **env: str) -> subprocess.CompletedProcess:
+def play(stdin: str, *args: str, tokens: int = 40, **env: str) -> subprocess.CompletedProcess:
     environ = {**os.environ, "STORYTELLER_SAMPLING__MAX_TOKENS": str(tokens), "STORYTELLER_SAMPLING__SEED": "11",
                "STORYTELLER_ENGINE__KV_STATE": "off", **env}
     return subprocess.run([sys.executable, "-m", "storyteller.cli", "play", "--plain", "--context", "2048", *args],
-                          input=stdin, capture_output=True, text=True, timeout=600, env=environ)
+                          input=stdin, capture_output=True, text=True, timeout=900, env=environ)
 
 
 def _story(name: str):
@@ -36,7 +36,7 @@ def _story(name: str):
 def test_adventure_narrator_never_plays_the_player_nor_leaks_labels(smollm2_path) -> None:
     pytest.importorskip("llama_cpp")
     script = ("look around\n/say Who are you?\nask the woman about the notice\nfollow the boy with the eels\n"
-              "/say I'm not a priest.\nwait and listen\nwalk to the Drowned Bell inn\n/quit\n")
+              "/say I'm not a priest.\n/quit\n")
     out = play(script, "--story", "adv")
     assert out.returncode == 0, out.stderr
     with _story("adv") as story:
@@ -52,7 +52,7 @@ def test_adventure_narrator_never_plays_the_player_nor_leaks_labels(smollm2_path
             assert find_label(node.text, names) is None, node.text
             assert not node.text.lstrip().startswith(">"), node.text
             assert node.text in out.stdout, "what was printed is what the story keeps"
-        assert replies >= 6
+        assert replies >= 4
 
 
 def test_story_mode_trims_and_continue_finishes_the_cut_sentence(smollm2_path) -> None:

@@ -136,6 +136,7 @@ def find_label(text: str, names: Sequence[str] = ()) -> str | None:
 _ALLOWED = frozenset("""
 see sees saw seen hear hears heard notice notices noticed feel feels felt smell smells smelled taste tastes
 sense senses sensed spot spots spotted glimpse glimpses catch catches caught find finds found are were am be
+was is
 have has had can cannot could couldn may might must should shouldn would wouldn will won do does did don
 didn doesn need needs seem seems seemed appear appears appeared recognize recognise recognizes recognises
 remember remembers recall know knows knew realize realise realizes realises wonder wonders wondered get gets

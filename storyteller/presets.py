@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from storyteller.engines.base import Sampling
+from storyteller.sampling import Sampling
 from storyteller.errors import ConfigError, FormatError, LimitExceededError
 from storyteller.fileio import atomic_write
 from storyteller.paths import Paths, get_paths

@@ -135,3 +135,24 @@ def test_the_story_model_owns_the_input_rules() -> None:
     assert visitor.is_player and visitor.is_user and visitor.visitor_name == "Ada"
     reply = Node.make("hi", author="Mira", kind="generation", parent=None)
     assert not reply.is_player and reply.visitor_name is None
+
+
+async def test_library_lists_starts_and_branches() -> None:
+    from storyteller.session import Library
+
+    paths = get_paths().ensure()
+    library = Library(paths)
+    cards = library.cards()
+    assert any(bundled and "Hollowmere" in name for name, _path, _error, bundled in cards)
+    assert any(name.lower() == "hollowmere" for name, *_ in library.worlds())
+    assert library.default_story_name(None) == "adventure"
+    session = await _open(ScriptedBackend(["The bell rings."]), name="adventure")
+    try:
+        await session.submit("ring the bell", "do")
+        assert library.default_story_name(None) == "adventure"
+        assert library.unique_story_name("adventure") != "adventure"
+        library.branch(session, "adventure-branch")
+    finally:
+        await session.close()
+    assert {name for name, _modified in library.stories()} == {"adventure", "adventure-branch"}
+    assert library.find_card(str(cards[0][1])) == cards[0][1]

@@ -128,7 +128,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    src, dst = Path(args.src), Path(args.dst)
+    dst = Path(args.dst)
     if dst.suffix.lower() not in (".png", ".json", ".charx"):
         raise FormatError(f"cannot tell the output format from {dst.name!r}; end it in .png, .json or .charx")
     card, report = load_card(_card_file(args.src))

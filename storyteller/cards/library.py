@@ -20,7 +20,7 @@ from storyteller.cards.limits import DEFAULT_LIMITS, Limits
 from storyteller.cards.model import Card, ImportReport
 from storyteller.cards.reader import CardSource, load_card, read_bytes
 from storyteller.cards.writer import render_card
-from storyteller.errors import FormatError, StorytellerError
+from storyteller.errors import StorytellerError
 from storyteller.fileio import link_new
 from storyteller.paths import get_paths
 from storyteller.textsafe import SURROGATE_NOTE

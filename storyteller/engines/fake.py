@@ -21,6 +21,7 @@ from storyteller.engines.base import (
     PromptProgress,
     TextChunk,
 )
+from storyteller.engines.capabilities import Capabilities
 
 __all__ = ["ScriptedBackend"]
 
@@ -54,7 +55,7 @@ class ScriptedBackend:
             engine="fake",
             model="scripted",
             context_length=self._context_length,
-            capabilities=frozenset({"text", "chat", "exact_tokens"}),
+            capabilities=Capabilities(text=True, chat=True, exact_tokens=True),
         )
 
     async def count_tokens(self, text: str) -> int:

@@ -9,6 +9,8 @@
   :meth:`Session.apply_sampling`).
 - :mod:`~storyteller.session.opening`: :func:`open_session`, which builds a Session (imports
   point that way only).
+- :mod:`~storyteller.session.library`: :class:`Library`, the cards, worlds and stories the UI
+  lists, starts and branches.
 
 The story model's rules the UI needs (input kinds per mode) are re-exported here, so the UI
 talks to this layer only.
@@ -28,6 +30,7 @@ from storyteller.session.events import (
     StoryChanged,
     TextReceived,
 )
+from storyteller.session.library import Library
 from storyteller.session.opening import make_parts, open_session, pick_template
 from storyteller.session.resources import load_books
 from storyteller.session.turn import SessionParts, build_turn, history_of, lore_inserts, plain_messages
@@ -38,6 +41,7 @@ __all__ = [
     "GenerationFailed",
     "GenerationFinished",
     "GenerationStarted",
+    "Library",
     "Mode",
     "PromptBuilt",
     "PromptProcessed",

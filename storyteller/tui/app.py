@@ -25,13 +25,20 @@ from storyteller.config import Settings
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
 from storyteller.tui._prefs import load_prefs
+from storyteller.session.library import Library
 from storyteller.tui.messages import (
+    BranchNamed,
+    CardSaved,
     EngineFailed,
     EngineLoaded,
     EngineReloadRequested,
     SessionFailed,
     SessionOpened,
+    SettingsSaved,
     StartupImportsFinished,
+    StoryChosen,
+    StoryTemplateChanged,
+    WorldSaved,
 )
 from storyteller.tui.screens.loading import LoadingScreen
 from storyteller.tui.screens.story import StoryScreen
@@ -98,6 +105,7 @@ class StorytellerApp(App[int]):
         super().__init__()
         self.settings = settings
         self.paths = paths.ensure()
+        self.library = Library(self.paths)
         self.backend = backend
         self._owns_backend = backend is None
         self.session: Any | None = None
@@ -205,18 +213,7 @@ class StorytellerApp(App[int]):
         self.push_screen(Report(f"Imported {len(reports)} files", lines))
 
     def _default_story_name(self) -> str:
-        from storyteller.story import StoryStore
-
-        store = StoryStore(self.paths.stories_dir)
-        card = self._request["card"]
-        if card is None:
-            stories = store.list()
-            if stories:
-                return stories[0].name
-            return store.unique_name("adventure")
-        from pathlib import Path
-
-        return store.unique_name(Path(str(card)).stem.replace("_", " ") or "story")
+        return self.library.default_story_name(self._request["card"])
 
     def action_retry_engine(self) -> None:
         """Try to open the engine (and the story) again."""
@@ -237,12 +234,7 @@ class StorytellerApp(App[int]):
             self._request = {"name": self.session.story.name, "card": None, "worlds": None, "mode": None,
                              "greeting": 0}
         await self._close_session()
-        if self._owns_backend and self.backend is not None:
-            backend, self.backend = self.backend, None
-            try:
-                await asyncio.wait_for(backend.aclose(), timeout=10)
-            except (StorytellerError, OSError, TimeoutError):
-                pass
+        await self._close_backend()
         self.backend = None
         self._owns_backend = True
         self.post_message(EngineReloadRequested())
@@ -285,14 +277,11 @@ class StorytellerApp(App[int]):
 
     def branch_story(self, name: str) -> None:
         """Branch the open story at its current node into a new story ``name``, and open it."""
-        from storyteller.story import StoryStore
-
         session = self.session
         if session is None or session.story.current is None:
             return
         try:
-            branched = StoryStore(self.paths.stories_dir).branch(session.story, session.story.current.id, name)
-            branched.close()
+            self.library.branch(session, name)
         except StorytellerError as exc:
             self.notify(str(exc), severity="error", markup=False, timeout=8)
             return
@@ -332,12 +321,10 @@ class StorytellerApp(App[int]):
         session = self.session
         if session is None:
             return False
-        from storyteller.content import content_ref, find_world
-
         used, replaced = False, None
         for ref in session.story.settings.worlds:
             try:
-                found = find_world(ref, self.paths).resolve()
+                found = self.library.find_world(ref).resolve()
             except StorytellerError:
                 found = None
             if found == Path(target).resolve():
@@ -348,7 +335,7 @@ class StorytellerApp(App[int]):
             return False
         if replaced is not None:
             try:
-                session.attach_world(content_ref(target, self.paths), replacing=replaced)
+                session.attach_world(self.library.ref_for(target), replacing=replaced)
                 return True
             except StorytellerError as exc:
                 self.notify(f"The story still names the old world: {exc}", severity="warning", markup=False)
@@ -359,22 +346,44 @@ class StorytellerApp(App[int]):
         session = self.session
         if session is None or not session.story.settings.cards:
             return False
-        from storyteller.content import content_ref, find_card
-
         cards = list(session.story.settings.cards)
         try:
-            current = find_card(cards[0], self.paths).resolve()
+            current = self.library.find_card(cards[0]).resolve()
         except StorytellerError:
             return False
         if current not in (Path(source).resolve(), Path(target).resolve()):
             return False
         try:
-            session.use_card(card, path=content_ref(target, self.paths) if current != Path(target).resolve() else None)
+            session.use_card(card, path=self.library.ref_for(target) if current != Path(target).resolve() else None)
         except StorytellerError as exc:
             self.notify(f"The story keeps its old card or world info: {exc}", severity="warning", markup=False,
                         timeout=8)
             return False
         return True
+
+    # -- what the screens report ---------------------------------------------------------------
+
+    def on_story_chosen(self, message: StoryChosen) -> None:
+        self.open_story(message.name, card=message.card, greeting=message.greeting)
+
+    def on_branch_named(self, message: BranchNamed) -> None:
+        self.branch_story(message.name)
+
+    def on_card_saved(self, message: CardSaved) -> None:
+        if self.card_saved(message.source, message.target, message.card):
+            self.notify("The story uses the saved card from the next reply.", markup=False)
+
+    def on_world_saved(self, message: WorldSaved) -> None:
+        if self.world_saved(message.source, message.target):
+            self.notify("The story uses the saved world from the next reply.", markup=False)
+
+    def on_settings_saved(self, message: SettingsSaved) -> None:
+        self.settings = message.settings
+        if message.reload:
+            self.reload_engine()
+
+    def on_story_template_changed(self, message: StoryTemplateChanged) -> None:
+        self.open_story(message.name)
 
     # -- screens -----------------------------------------------------------------------------
 
@@ -425,10 +434,8 @@ class StorytellerApp(App[int]):
             if session.parts.card is None:
                 self.notify("This story has no character card.", markup=False)
                 return
-            from storyteller.content import find_card
-
             try:
-                path = find_card(session.story.settings.cards[0], self.paths)
+                path = self.library.find_card(session.story.settings.cards[0])
             except StorytellerError as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return
@@ -484,12 +491,16 @@ class StorytellerApp(App[int]):
         if self.session is not None:
             self.session.stop()
         await self._close_session()
+        await self._close_backend()
+
+    async def _close_backend(self) -> None:
+        """Close the engine if this app opened it (a test's engine belongs to the test)."""
         if self._owns_backend and self.backend is not None:
             backend, self.backend = self.backend, None
             try:
                 await asyncio.wait_for(backend.aclose(), timeout=10)
             except (StorytellerError, OSError, TimeoutError):
-                pass  # leaving anyway; the OS frees what is left
+                pass  # leaving or reopening anyway; the OS frees what is left
 
 
 def run_app(settings: Settings, paths: Paths, *, story: str | None = None, card: str | None = None,

@@ -14,6 +14,8 @@ from typing import Any
 from textual.message import Message
 
 __all__ = [
+    "BranchNamed",
+    "CardSaved",
     "EngineFailed",
     "ImportFinished",
     "LibraryLoaded",
@@ -23,8 +25,12 @@ __all__ = [
     "SessionEventReceived",
     "SessionFailed",
     "SessionOpened",
+    "SettingsSaved",
     "StartupImportsFinished",
+    "StoryChosen",
+    "StoryTemplateChanged",
     "StreamFlushed",
+    "WorldSaved",
 ]
 
 
@@ -128,3 +134,66 @@ class StartupImportsFinished(Message):
     """The files named on the command line were imported; one report per file."""
 
     reports: list[tuple[str, list[str]]]
+
+
+# -- what screens tell the app (they never call it) ----------------------------------------------
+
+
+@dataclass
+class StoryChosen(Message):
+    """The player chose a story to open, or a card (and greeting) to start ``name`` with.
+
+    Attributes:
+        name: The story's name.
+        card: The card for a new story (a path), if one was chosen.
+        greeting: Which greeting opens a new story.
+    """
+
+    name: str
+    card: str | None = None
+    greeting: int = 0
+
+
+@dataclass
+class BranchNamed(Message):
+    """The player named a new story to branch the open one into at its current passage."""
+
+    name: str
+
+
+@dataclass
+class CardSaved(Message):
+    """A card was saved from ``source`` to ``target`` (a bundled card's copy, or itself).
+
+    Attributes:
+        source: Where it was read from.
+        target: Where it was written.
+        card: The card as saved.
+    """
+
+    source: Any
+    target: Any
+    card: Any
+
+
+@dataclass
+class WorldSaved(Message):
+    """A world was saved from ``source`` to ``target`` (a bundled world's copy, or itself)."""
+
+    source: Any
+    target: Any
+
+
+@dataclass
+class SettingsSaved(Message):
+    """New settings were written to ``config.toml``; ``reload`` asks for the engine to be reopened."""
+
+    settings: Any
+    reload: bool = False
+
+
+@dataclass
+class StoryTemplateChanged(Message):
+    """The open story's template changed: the story is reopened (its prompt builder is made on open)."""
+
+    name: str

@@ -5,7 +5,8 @@ from __future__ import annotations
 import tomllib
 
 from storyteller.tui.kiosk.admin import ACTIONS, AdminScreen
-from storyteller.tui.kiosk.admin_forms import ConfirmScreen, EditScreen, PassagePicker, SettingsScreen
+from storyteller.tui.kiosk.admin_forms import EditScreen, PassagePicker, SettingsScreen
+from storyteller.tui.screens.dialogs import Confirm
 from storyteller.kiosk.settings import verify_pin
 from storyteller.paths import get_paths
 from storyteller.story.store import StoryStore
@@ -120,7 +121,7 @@ async def test_reset_archives_the_old_story_and_starts_a_new_one() -> None:
         await _visitor_turn(app, pilot, "ada", "begin")
         old_nodes = len(app.controller.session.story.nodes)
         await _admin(app, pilot, "reset")
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, Confirm)
         await pilot.press("y")
         await settle(app, pilot)
         assert "a new one has begun" in _status(app)

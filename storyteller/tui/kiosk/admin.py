@@ -13,7 +13,8 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from storyteller.errors import StorytellerError
-from storyteller.tui.kiosk.admin_forms import ConfirmScreen, EditScreen, PassagePicker, SettingsScreen
+from storyteller.tui.kiosk.admin_forms import EditScreen, PassagePicker, SettingsScreen
+from storyteller.tui.screens.dialogs import Confirm
 from storyteller.kiosk.archive import attribution
 from storyteller.kiosk.settings import save_kiosk_settings
 
@@ -138,7 +139,7 @@ class AdminScreen(Screen, inherit_bindings=False):
 
     @work(group="admin", exclusive=True)
     async def do_reset(self) -> None:
-        if not await self.app.push_screen_wait(ConfirmScreen("Archive this story and start a new one?")):
+        if not await self.app.push_screen_wait(Confirm("Archive this story and start a new one?")):
             return
         try:
             archived = await self.kiosk.controller.reset()
@@ -149,5 +150,5 @@ class AdminScreen(Screen, inherit_bindings=False):
 
     @work(group="admin", exclusive=True)
     async def do_quit(self) -> None:
-        if await self.app.push_screen_wait(ConfirmScreen("Quit the kiosk?")):
+        if await self.app.push_screen_wait(Confirm("Quit the kiosk?")):
             self.kiosk.quit_kiosk()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -16,7 +15,7 @@ from textual.widgets.option_list import Option
 from storyteller.errors import ConfigError
 from storyteller.kiosk.settings import KioskSettings, hash_pin
 
-__all__ = ["ConfirmScreen", "EditScreen", "PassagePicker", "SettingsScreen"]
+__all__ = ["EditScreen", "PassagePicker", "SettingsScreen"]
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -87,26 +86,6 @@ class EditScreen(_Dialog):
         """Save the edited text."""
         text = self.query_one(TextArea).text.strip()
         self.dismiss(text or None)
-
-
-class ConfirmScreen(_Dialog):
-    """A yes / no question; Y confirms."""
-
-    DEFAULT_CSS = _DIALOG_CSS.format(name="ConfirmScreen")
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self._question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self._question, markup=False)
-            yield Static("Y: yes · N or Esc: no", classes="hint", markup=False)
-
-    def on_key(self, event: events.Key) -> None:
-        if event.key in ("y", "n"):
-            event.stop()
-            self.dismiss(event.key == "y")
 
 
 _NUMBERS = ("idle_seconds", "turn_seconds", "cooldown_seconds", "max_input_chars", "recap_every", "attract_passages")

@@ -17,7 +17,16 @@ from storyteller.errors import StorytellerError
 from storyteller.tui.kiosk.admin import AdminScreen
 from storyteller.tui.kiosk.attract import AttractScreen
 from storyteller.kiosk.controller import KioskController
-from storyteller.tui.kiosk.messages import RecapWritten, ReplyStarted, ReplyStreamed, TurnFinished
+from storyteller.tui.kiosk.messages import (
+    InvitationAccepted,
+    RecapWritten,
+    ReplyStarted,
+    ReplyStreamed,
+    RetryPressed,
+    TurnFinished,
+    VisitEnded,
+    VisitorSubmitted,
+)
 from storyteller.tui.kiosk.pin import PinScreen
 from storyteller.tui.kiosk.visitor import VisitorScreen
 from storyteller.session import GenerationStarted, SessionEvent, TextReceived
@@ -65,7 +74,7 @@ class KioskApp(App[int], inherit_bindings=False):
     # -- set-up ----------------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen:
-        return AttractScreen()
+        return AttractScreen(self.controller)
 
     def on_mount(self) -> None:
         self.set_interval(self.tick_seconds, self.tick)
@@ -120,7 +129,7 @@ class KioskApp(App[int], inherit_bindings=False):
         if self.busy or self.controller.cooldown_left() > 0 or not isinstance(self.screen, AttractScreen):
             self.attract.update_invite()
             return
-        self.push_screen(VisitorScreen())
+        self.push_screen(VisitorScreen(self.controller))
 
     def end_visit(self, *, added: bool) -> None:
         """A turn is over: cooldown (when something was added), recap when due, attract screen."""
@@ -252,4 +261,18 @@ class KioskApp(App[int], inherit_bindings=False):
     def on_recap_written(self, message: RecapWritten) -> None:
         if isinstance(self.screen, AttractScreen) and message.text:
             self.screen.refresh_story()
+
+    # -- what the screens report -------------------------------------------------------------------
+
+    def on_invitation_accepted(self, message: InvitationAccepted) -> None:
+        self.start_visit()
+
+    def on_visitor_submitted(self, message: VisitorSubmitted) -> None:
+        self.run_turn(message.text, message.kind, message.visitor)
+
+    def on_retry_pressed(self, message: RetryPressed) -> None:
+        self.run_retry()
+
+    def on_visit_ended(self, message: VisitEnded) -> None:
+        self.end_visit(added=message.added)
 

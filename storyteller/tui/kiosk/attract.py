@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -11,10 +9,9 @@ from textual.screen import Screen
 from textual.widgets import Markdown, Static
 
 from storyteller.kiosk.archive import attribution
+from storyteller.kiosk.controller import KioskController
 from storyteller.story.model import PLAYER_KINDS
-
-if TYPE_CHECKING:
-    from storyteller.tui.kiosk.app import KioskApp
+from storyteller.tui.kiosk.messages import InvitationAccepted
 
 __all__ = ["AttractScreen", "passage_text"]
 
@@ -48,13 +45,9 @@ class AttractScreen(Screen):
                             background: $primary; color: $text; width: 100%; }
     """
 
-    def __init__(self) -> None:
+    def __init__(self, controller: KioskController) -> None:
         super().__init__(id="attract-screen")
-
-    @property
-    def kiosk(self) -> KioskApp:
-        """The app."""
-        return self.app  # type: ignore[return-value]
+        self.controller = controller
 
     def compose(self) -> ComposeResult:
         with Vertical(id="attract"):
@@ -73,7 +66,7 @@ class AttractScreen(Screen):
         """Show the story as it is now."""
         if not self.is_mounted:
             return  # on_mount will show it
-        controller = self.kiosk.controller
+        controller = self.controller
         self.query_one("#title", Static).update(controller.title)
         recap = controller.state.recap
         self.query_one("#recap", Static).update(f"The story so far: {recap}" if recap else "")
@@ -97,9 +90,8 @@ class AttractScreen(Screen):
         """The bottom line: the invitation, the cooldown, or a reply in progress."""
         if not self.is_mounted:
             return
-        kiosk = self.kiosk
-        left = kiosk.controller.cooldown_left()
-        if kiosk.busy:
+        left = self.controller.cooldown_left()
+        if self.controller.session.generating:
             text = "The story is being written…"
         elif left > 0:
             text = f"The story is catching its breath: the next turn starts in {int(left + 0.999)} s"
@@ -109,8 +101,8 @@ class AttractScreen(Screen):
 
     def on_key(self, event: events.Key) -> None:
         event.stop()
-        self.kiosk.start_visit()
+        self.post_message(InvitationAccepted())
 
     def on_click(self, event: events.Click) -> None:
         event.stop()
-        self.kiosk.start_visit()
+        self.post_message(InvitationAccepted())

@@ -8,7 +8,16 @@ from textual.message import Message
 
 from storyteller.kiosk.controller import TurnResult
 
-__all__ = ["RecapWritten", "ReplyStarted", "ReplyStreamed", "TurnFinished"]
+__all__ = [
+    "InvitationAccepted",
+    "RecapWritten",
+    "ReplyStarted",
+    "ReplyStreamed",
+    "RetryPressed",
+    "TurnFinished",
+    "VisitEnded",
+    "VisitorSubmitted",
+]
 
 
 @dataclass
@@ -38,3 +47,32 @@ class RecapWritten(Message):
     """A recap was written (``text`` empty when it was cancelled or failed)."""
 
     text: str
+
+
+# -- what the screens tell the app (they never call it) ----------------------------------------------
+
+
+@dataclass
+class InvitationAccepted(Message):
+    """Someone pressed a key (or clicked) on the attract screen."""
+
+
+@dataclass
+class VisitorSubmitted(Message):
+    """A visitor sent their text (already checked by the controller's input rules)."""
+
+    text: str
+    kind: str
+    visitor: str
+
+
+@dataclass
+class RetryPressed(Message):
+    """The visitor asked for another reply in place of the last one."""
+
+
+@dataclass
+class VisitEnded(Message):
+    """A visitor's turn is over; ``added`` is False when they left before adding anything."""
+
+    added: bool

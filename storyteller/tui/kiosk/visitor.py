@@ -3,8 +3,6 @@ then keep it or try once more. Idle time and the turn's time limit send the scre
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,11 +10,9 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
+from storyteller.kiosk.controller import KioskController, TurnResult
 from storyteller.tui.kiosk.attract import passage_text
-from storyteller.kiosk.controller import TurnResult
-
-if TYPE_CHECKING:
-    from storyteller.tui.kiosk.app import KioskApp
+from storyteller.tui.kiosk.messages import RetryPressed, VisitEnded, VisitorSubmitted
 
 __all__ = ["VisitorScreen"]
 
@@ -46,8 +42,9 @@ class VisitorScreen(Screen, inherit_bindings=False):
     VisitorScreen #help { dock: bottom; height: 1; color: $text-muted; width: 100%; content-align: center middle; }
     """
 
-    def __init__(self) -> None:
+    def __init__(self, controller: KioskController) -> None:
         super().__init__(id="visitor-screen")
+        self.controller = controller
         self.stage = "name"
         self.kind_index = 0
         self.visitor = ""
@@ -56,13 +53,8 @@ class VisitorScreen(Screen, inherit_bindings=False):
         self.over_time = False
         self.text = ""
 
-    @property
-    def kiosk(self) -> KioskApp:
-        """The app."""
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
-        kiosk = self.kiosk.controller.kiosk
+        kiosk = self.controller.kiosk
         with Vertical(id="visitor"):
             yield Static("", id="context", markup=False)
             yield Static("", id="stage-title", markup=False)
@@ -75,7 +67,7 @@ class VisitorScreen(Screen, inherit_bindings=False):
         yield Static("", id="help", markup=False)
 
     def on_mount(self) -> None:
-        controller = self.kiosk.controller
+        controller = self.controller
         self.retries_left = controller.kiosk.visitor_retries
         self.started = controller.now()
         mode = controller.session.story.settings.mode
@@ -90,7 +82,7 @@ class VisitorScreen(Screen, inherit_bindings=False):
         """Show the widgets of one stage."""
         assert stage in STAGES
         self.stage = stage
-        controller = self.kiosk.controller
+        controller = self.controller
         name, text = self.query_one("#name", Input), self.query_one("#text", Input)
         name.display = stage == "name"
         text.display = self.query_one("#kinds").display = self.query_one("#counter").display = stage == "write"
@@ -121,20 +113,20 @@ class VisitorScreen(Screen, inherit_bindings=False):
             self.set_focus(None)
 
     def _show_kinds(self) -> None:
-        kinds = self.kiosk.controller.kinds
+        kinds = self.controller.kinds
         labels = [f"[ {KIND_LABELS[k]} ]" if i == self.kind_index else f"  {KIND_LABELS[k]}  "
                   for i, k in enumerate(kinds)]
         self.query_one("#kinds", Static).update("  ".join(labels) if len(kinds) > 1 else "")
         self.query_one("#text", Input).placeholder = KIND_HINTS[kinds[self.kind_index]]
 
     def _count(self) -> None:
-        limit = self.kiosk.controller.kiosk.max_input_chars
+        limit = self.controller.kiosk.max_input_chars
         self.query_one("#counter", Static).update(f"{len(self.query_one('#text', Input).value)}/{limit}")
 
     @property
     def kind(self) -> str:
         """The chosen input kind."""
-        return self.kiosk.controller.kinds[self.kind_index]
+        return self.controller.kinds[self.kind_index]
 
     def notice(self, text: str) -> None:
         """A short message to the visitor."""
@@ -156,19 +148,19 @@ class VisitorScreen(Screen, inherit_bindings=False):
         if not text:
             self.notice("Write a line or two first, then press Enter.")
             return
-        refused = self.kiosk.controller.check_input(text)
+        refused = self.controller.check_input(text)
         if refused:
             self.notice(refused)
             return
         self.notice("")
         self.text = text
         self.set_stage("streaming")
-        self.kiosk.run_turn(text, self.kind, self.visitor)
+        self.post_message(VisitorSubmitted(text, self.kind, self.visitor))
 
     def action_next_kind(self) -> None:
         """Tab: the next input kind (Do, Say, Story)."""
         if self.stage == "write":
-            self.kind_index = (self.kind_index + 1) % len(self.kiosk.controller.kinds)
+            self.kind_index = (self.kind_index + 1) % len(self.controller.kinds)
             self._show_kinds()
 
     def on_key(self, event: events.Key) -> None:
@@ -184,13 +176,13 @@ class VisitorScreen(Screen, inherit_bindings=False):
                 self.retries_left -= 1
                 self.set_stage("streaming")
                 self.query_one("#reply", Static).update("")
-                self.kiosk.run_retry()
+                self.post_message(RetryPressed())
 
     # -- the reply -----------------------------------------------------------------------------
 
     def show_reply(self, text: str) -> None:
         """The reply so far, as it may be shown."""
-        shown = self.kiosk.controller.shown_text(text)
+        shown = self.controller.shown_text(text)
         self.query_one("#reply", Static).update(f"> {self.text}\n\n{shown}")
 
     def turn_finished(self, result: TurnResult) -> None:
@@ -210,13 +202,13 @@ class VisitorScreen(Screen, inherit_bindings=False):
 
     def finish(self, *, leaving: bool = False) -> None:
         """End the turn and go back to the attract screen (a visitor who leaves early adds nothing)."""
-        self.kiosk.end_visit(added=not leaving)
+        self.post_message(VisitEnded(added=not leaving))
 
     # -- time ----------------------------------------------------------------------------------
 
     def check_time(self, now: float, last_key: float) -> None:
         """Called on every tick: idle return and the turn's time limit."""
-        kiosk = self.kiosk.controller.kiosk
+        kiosk = self.controller.kiosk
         over = now - self.started >= kiosk.turn_seconds
         idle = now - last_key >= kiosk.idle_seconds
         if self.stage == "streaming":

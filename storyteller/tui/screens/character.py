@@ -16,6 +16,7 @@ from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
+from storyteller.tui.messages import CardSaved
 from storyteller.tui.screens.dialogs import AskText
 from storyteller.tui.screens.library import PathSuggester
 
@@ -162,9 +163,8 @@ class CharacterScreen(Screen):
             self.notify(f"Not saved: {exc}", severity="error", markup=False, timeout=8)
             return False
         self.card, self.path = card, target
-        card_saved = getattr(self.app, "card_saved", None)
-        used = card_saved(source, target, card) if callable(card_saved) else False
-        self.notify(f"Saved {target}." + (" The story uses it from the next reply." if used else ""), markup=False)
+        self.notify(f"Saved {target}.", markup=False)
+        self.post_message(CardSaved(source, target, card))
         return True
 
     def action_edit_book(self) -> None:

@@ -16,7 +16,8 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList,
 
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
-from storyteller.tui.messages import ImportFinished, LibraryLoaded
+from storyteller.session.library import Library
+from storyteller.tui.messages import ImportFinished, LibraryLoaded, StoryChosen
 from storyteller.tui.screens.dialogs import Report
 
 __all__ = ["LibraryScreen", "NewStoryDialog", "PathSuggester", "read_library"]
@@ -48,26 +49,8 @@ class PathSuggester(Suggester):
 
 def read_library(paths: Paths) -> tuple[list, list, list]:
     """Cards, worlds and stories (user's first, then the bundled ones). Runs in a thread."""
-    from storyteller.cards import list_cards
-    from storyteller.content import BUNDLED_CHARACTERS, BUNDLED_WORLDS
-    from storyteller.story import StoryStore
-
-    cards, seen = [], set()
-    for folder, bundled in ((paths.characters_dir, False), (BUNDLED_CHARACTERS, True)):
-        for entry in list_cards(folder):
-            name = entry.card.name if entry.card else entry.path.stem
-            if bundled and name in seen:
-                continue  # the bundled cards come as PNG and JSON: list one
-            seen.add(name)
-            cards.append((name, entry.path, entry.error, bundled))
-    worlds = []
-    for folder, bundled in ((paths.worlds_dir, False), (BUNDLED_WORLDS, True)):
-        if folder.is_dir():
-            for path in sorted(folder.iterdir()):
-                if path.suffix.lower() in (".json", ".lorebook") and not path.name.startswith("."):
-                    worlds.append((path.stem, path, None, bundled))
-    stories = [(info.name, info.modified) for info in StoryStore(paths.stories_dir).list()]
-    return cards, worlds, stories
+    library = Library(paths)
+    return library.cards(), library.worlds(), library.stories()
 
 
 class NewStoryDialog(ModalScreen[tuple[str, int] | None]):
@@ -271,30 +254,27 @@ class LibraryScreen(Screen):
         if table == "cards":
             self._new_story(index)
         elif table == "stories":
-            self.app.open_story(self.stories[index][0])  # type: ignore[attr-defined]
+            self.post_message(StoryChosen(self.stories[index][0]))
         elif table == "worlds":
             self._edit_world(index)
 
     def _new_story(self, index: int) -> None:
-        from storyteller.cards import load_card
-        from storyteller.story import StoryStore
-
         name, path, error, _bundled = self.cards[index]
         if error:
             self.app.push_screen(Report(f"{path.name} cannot be used", [error]))
             return
         try:
-            card, _report = load_card(path)
+            card = Library(self.paths).load_card(path)
         except StorytellerError as exc:
             self.app.push_screen(Report(f"{path.name} cannot be used", [str(exc)]))
             return
-        suggestion = StoryStore(self.paths.stories_dir).unique_name(name or "story")
+        suggestion = Library(self.paths).unique_story_name(name or "story")
 
         def start(choice: tuple[str, int] | None) -> None:
             if choice is None:
                 return
             story, greeting = choice
-            self.app.open_story(story, card=str(path), greeting=greeting)  # type: ignore[attr-defined]
+            self.post_message(StoryChosen(story, card=str(path), greeting=greeting))
 
         self.app.push_screen(NewStoryDialog(name, [card.first_mes, *card.alternate_greetings], suggestion), start)
 

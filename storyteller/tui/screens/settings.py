@@ -23,6 +23,7 @@ from storyteller.config import Settings
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
 from storyteller.tui._prefs import save_prefs, update_config
+from storyteller.tui.messages import SettingsSaved, StoryTemplateChanged
 
 __all__ = ["SAMPLER_FIELDS", "SettingsScreen", "settings_from_form"]
 
@@ -212,7 +213,10 @@ class SettingsScreen(Screen):
         if all(getattr(session.story.settings, key) == value for key, value in changes.items()):
             return  # the Select reporting its first value
         try:
-            session.story.set_settings(**changes)
+            if "sampler_preset" in changes:
+                session.apply_sampling(preset=changes["sampler_preset"])
+            else:
+                session.story.set_settings(**changes)
         except StorytellerError as exc:
             self.notify(f"Not changed: {exc}", severity="error", markup=False)
             return
@@ -230,7 +234,7 @@ class SettingsScreen(Screen):
         self.app.pop_screen()
         session = self.session
         if self.reopen_story and session is not None:
-            self.app.open_story(session.story.name)  # type: ignore[attr-defined]
+            self.post_message(StoryTemplateChanged(session.story.name))
 
     def on_screen_resume(self) -> None:
         # Back from the presets screen: the list of presets or the story's choice may have changed.
@@ -272,10 +276,8 @@ class SettingsScreen(Screen):
             self.notify(f"Not saved: {exc}", severity="error", markup=False, timeout=8)
             return
         self.settings = new
-        self.app.settings = new  # type: ignore[attr-defined]
-        if reload:
-            self.app.reload_engine()  # type: ignore[attr-defined]
-        else:
+        self.post_message(SettingsSaved(new, reload=reload))
+        if not reload:
             self.notify(f"Saved {path}. Engine changes apply after a reload.", markup=False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -31,7 +31,8 @@ from storyteller.session import (
     TextReceived,
     kinds_for_mode,
 )
-from storyteller.tui.messages import SessionEventReceived, StreamFlushed
+from storyteller.session.library import Library
+from storyteller.tui.messages import BranchNamed, SessionEventReceived, StreamFlushed
 from storyteller.tui.screens.dialogs import AskText, EditText
 from storyteller.tui.widgets.status import StatusBar
 from storyteller.tui.widgets.transcript import Transcript
@@ -326,13 +327,11 @@ class StoryScreen(Screen):
         if story.current is None:
             self.notify("There is nothing to branch from yet.", markup=False)
             return
-        from storyteller.story import StoryStore
-
-        suggestion = StoryStore(story.folder.parent).unique_name(f"{story.name}-branch")
+        suggestion = Library(self.session.parts.paths).unique_story_name(f"{story.name}-branch")
 
         def done(name: str | None) -> None:
             if name and name.strip():
-                self.app.branch_story(name.strip())  # type: ignore[attr-defined]
+                self.post_message(BranchNamed(name.strip()))
 
         self.app.push_screen(AskText("Name of the new story (a branch from here)", suggestion), done)
 

@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, S
 
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
+from storyteller.tui.messages import WorldSaved
 
 __all__ = ["CardBookScreen", "WorldInfoScreen", "apply_form"]
 
@@ -429,10 +430,9 @@ class WorldInfoScreen(Screen):
             return
         self.books[self.book_index] = (target, self.book)
         self.dirty = False
-        world_saved = getattr(self.app, "world_saved", None)
-        used = world_saved(source, target) if callable(world_saved) and source is not None else False
-        tail = " The story uses it from the next reply." if used else ""
-        self.notify(f"Saved {target}.{tail}", markup=False)
+        self.notify(f"Saved {target}.", markup=False)
+        if source is not None:
+            self.post_message(WorldSaved(source, target))
 
     def action_focus_search(self) -> None:
         """Put the cursor in the search box."""

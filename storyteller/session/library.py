@@ -1,0 +1,108 @@
+"""The library as the UI sees it: cards, worlds and stories to list, start, branch and find.
+
+A small service over :mod:`storyteller.cards`, :mod:`storyteller.content` and
+:mod:`storyteller.story`, so that screens talk to the session layer only. Listing reads files:
+call it from a thread worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from storyteller.cards import Card, list_cards, load_card
+from storyteller.content import BUNDLED_CHARACTERS, BUNDLED_WORLDS, content_ref, find_card, find_world
+from storyteller.errors import StoryError
+from storyteller.paths import Paths
+from storyteller.story import StoryStore
+
+if TYPE_CHECKING:
+    from storyteller.session.core import Session
+
+__all__ = ["Library", "LibraryEntry"]
+
+LibraryEntry = tuple[str, Path, str | None, bool]
+"""``(name, path, error, bundled)``: one card or world; ``error`` says why it cannot be used."""
+
+_WORLD_SUFFIXES = (".json", ".lorebook")
+
+
+class Library:
+    """The user's and the bundled cards and worlds, and the saved stories.
+
+    Args:
+        paths: Storyteller's folders.
+    """
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    def cards(self) -> list[LibraryEntry]:
+        """The user's cards, then the bundled ones (a bundled card is listed once)."""
+        found: list[LibraryEntry] = []
+        seen: set[str] = set()
+        for folder, bundled in ((self.paths.characters_dir, False), (BUNDLED_CHARACTERS, True)):
+            for entry in list_cards(folder):
+                name = entry.card.name if entry.card else entry.path.stem
+                if bundled and name in seen:
+                    continue  # the bundled cards come as PNG and JSON: list one
+                seen.add(name)
+                found.append((name, entry.path, entry.error, bundled))
+        return found
+
+    def worlds(self) -> list[LibraryEntry]:
+        """The user's worlds, then the bundled ones."""
+        found: list[LibraryEntry] = []
+        for folder, bundled in ((self.paths.worlds_dir, False), (BUNDLED_WORLDS, True)):
+            if folder.is_dir():
+                for path in sorted(folder.iterdir()):
+                    if path.suffix.lower() in _WORLD_SUFFIXES and not path.name.startswith("."):
+                        found.append((path.stem, path, None, bundled))
+        return found
+
+    def stories(self) -> list[tuple[str, float]]:
+        """``(name, modified)`` of every saved story, the most recent first."""
+        return [(info.name, info.modified) for info in StoryStore(self.paths.stories_dir).list()]
+
+    def unique_story_name(self, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``... whichever no story has yet."""
+        return StoryStore(self.paths.stories_dir).unique_name(base or "story")
+
+    def default_story_name(self, card: str | None) -> str:
+        """What to open when no story is named: the most recent one (with no card asked for),
+        else a new name for the card, or for an adventure."""
+        if card is None:
+            stories = self.stories()
+            return stories[0][0] if stories else self.unique_story_name("adventure")
+        return self.unique_story_name(Path(str(card)).stem.replace("_", " ") or "story")
+
+    def load_card(self, path: str | Path) -> Card:
+        """Read a card (its import report is not needed here).
+
+        Raises:
+            FormatError: The file is not a card storyteller can read.
+        """
+        return load_card(Path(path))[0]
+
+    def find_card(self, ref: str) -> Path:
+        """A card by path or library name (raises FormatError when there is none)."""
+        return find_card(ref, self.paths)
+
+    def find_world(self, ref: str) -> Path:
+        """A world by path or library name (raises FormatError when there is none)."""
+        return find_world(ref, self.paths)
+
+    def ref_for(self, path: str | Path) -> str:
+        """How a story names a file: by library name when it is in the library, else by path."""
+        return content_ref(Path(path), self.paths)
+
+    def branch(self, session: Session, name: str) -> None:
+        """Copy the open story up to its current passage into a new story ``name``.
+
+        Raises:
+            StoryError: The story has no passage yet, or ``name`` cannot be used.
+        """
+        story = session.story
+        if story.current is None:
+            raise StoryError("the story has no passage to branch from yet.")
+        StoryStore(self.paths.stories_dir).branch(story, story.current.id, name).close()

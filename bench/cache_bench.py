@@ -199,7 +199,14 @@ async def run_story(engine: str, url: str | None, turns: int, *, reuse: bool, ca
     await backend.aclose()
     if reference is not None:
         await reference.backend.aclose()
-    return {"turns": played, "seconds": elapsed, "calibration": cal, "model": info.model, "engine": info.engine}
+    return {"turns": played, "seconds": elapsed, "calibration": cal, "model": info.model, "engine": info.engine,
+            "cache_reuse": settings_policy(backend)}
+
+
+def settings_policy(backend: Any) -> str | None:
+    """The embedded engine's ``engine.cache_reuse`` policy (``None`` for remote engines)."""
+    settings = getattr(backend, "_settings", None)
+    return getattr(settings, "cache_reuse", None)
 
 
 async def _snapshot_for_resume(session: Any, recorder: Any, tokenize: Any, turns: int) -> None:
@@ -235,6 +242,7 @@ def summarise(cached: dict[str, Any], naive: dict[str, Any] | None) -> dict[str,
     result: dict[str, Any] = {
         "engine": cached["engine"],
         "model": cached["model"],
+        "cache_reuse": cached.get("cache_reuse"),
         "machine": machine(),
         "context": _story.CONTEXT,
         "reply_tokens": _story.REPLY_TOKENS,
@@ -290,6 +298,13 @@ def run(engine: str = "embedded", url: str | None = None, turns: int = 100, naiv
     return result
 
 
+def _policy_line(r: dict[str, Any]) -> str:
+    if not r.get("cache_reuse"):
+        return ""
+    return (f"Measured with `engine.cache_reuse = \"{r['cache_reuse']}\"`; `python -m bench cache_quality` "
+            "shows what each policy costs in prediction quality.")
+
+
 def _markdown(r: dict[str, Any]) -> str:
     def fmt(value: Any) -> str:
         if isinstance(value, float):
@@ -305,6 +320,7 @@ trimmed at turn {fmt(r['first_overflow_turn'])}, world-info entries fire and sto
 the author's note is inserted every third turn. "New tokens" are the prompt tokens an ideal cache
 holding the previous prompt and reply would still read. Means over the {r['overflow_turns']} turns that
 overflowed; {r['machine']}. Raw figures, per turn: `bench/results/cache.json`.
+{_policy_line(r)}
 
 How: the embedded engine aligns the new prompt with what its KV cache holds (difflib's longest
 runs, 16 tokens or more), removes what left the prompt, shifts what stayed, and evaluates new

@@ -33,6 +33,7 @@ from typing import Any
 from storyteller.config import EngineSettings
 from storyteller.engines._kvcache import ReusePlan, plan_reuse
 from storyteller.engines._kvstate import fingerprint, load_kv_state, save_kv_state
+from storyteller.engines._staleness import StalenessTracker, apply_policy
 from storyteller.engines._stops import StopScanner
 from storyteller.engines.base import (
     BackendInfo,
@@ -75,6 +76,7 @@ class _Plan:
     cache: ReusePlan
     cached: int
     failure: str = ""
+    policy_note: str = ""
 
     @property
     def evaluated(self) -> int:
@@ -113,6 +115,8 @@ class LlamaCppBackend:
         self._can_shift = bool(llama_cpp.llama_memory_can_shift(private.memory(llm)))
         # Inserting in the middle parks the cache's tail in sequence 1 (see _decode_at).
         self._can_insert = self._can_shift and llm.context_params.n_seq_max >= 2 and bool(llm.context_params.kv_unified)
+        self.staleness = StalenessTracker()
+        """Which cached tokens are stale, and why (see :mod:`~storyteller.engines._staleness`)."""
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -304,6 +308,7 @@ class LlamaCppBackend:
     def _load_state(self, path: Path) -> bool:
         print_ = self.fingerprint()
         with self._lock:
+            self.staleness.reset()  # a saved state does not say which of its tokens were stale
             return load_kv_state(self._llm, path, print_)
 
     # -- worker thread -------------------------------------------------------------------------
@@ -326,6 +331,8 @@ class LlamaCppBackend:
         cached = llm.n_tokens if self._settings.prefix_reuse else 0
         shift = self._settings.context_shift and self._can_shift
         plan = plan_reuse(llm.input_ids[:cached], tokens, shift=shift, insert=shift and self._can_insert)
+        self.staleness.sync(cached)
+        decision = apply_policy(plan, self.staleness, getattr(self._settings, "cache_reuse", "fast"))
         edited = bool(plan.removals or plan.inserts)
         # llama-cpp-python re-evaluates the last prompt token to get fresh logits, unless the
         # whole prompt is exactly what is cached and its logits are live.
@@ -338,9 +345,14 @@ class LlamaCppBackend:
             failure = "llama.cpp refused to remove the span"
         if failure:
             plan = ReusePlan(prefix=0, reused=0, diverged_at=plan.diverged_at)
+            self.staleness.reset()
+        else:
+            if decision.projection is not None and plan.reused < len(decision.projection):
+                decision.projection.sync(plan.reused)  # the last prompt token went back to the tail
+            self.staleness.adopt(decision.projection or self.staleness)
         reuse = plan.reused
         llm.n_tokens = reuse  # the KV cache past this point is dropped before evaluating
-        return _Plan(tokens, reuse, plan, cached, failure)
+        return _Plan(tokens, reuse, plan, cached, failure, decision.note() if cached else "")
 
     def _apply_removals(self, removals: list[tuple[int, int]], cached: int) -> bool:
         """Remove spans from the KV cache and shift what follows; False if llama.cpp refuses."""
@@ -583,7 +595,7 @@ class LlamaCppBackend:
                    else "this model's cache cannot shift" if not self._can_shift
                    else "no later part of the cache matches the rest of the prompt")
             note += f"; the prompt changed at token {cache.diverged_at} of {plan.cached} cached, and {why}"
-        return note
+        return f"{note}; {plan.policy_note}" if plan.policy_note else note
 
 
 

@@ -73,6 +73,10 @@ class PromptOptions:
         wi_budget_ratio: Share of ``context_length - reply_tokens`` world info may use.
         wi_budget_cap: Absolute cap on world-info tokens (0 = none).
         trim_chunk: History is cut only at message numbers divisible by this (1 = per message).
+        volatile_last: Within each world-info position, constant entries go first and the
+            entries that fire turn by turn after them (each group by ``order``), so a change
+            leaves more of the prompt before it untouched in the engine's cache; ``False`` keeps
+            SillyTavern's plain ``order``.
         extra_stops: User stop strings, added in every mode.
         names_as_stops: Stop when the model starts writing the user's line (chat mode).
         bos_tokens: Tokens the engine adds in front (BOS).
@@ -92,6 +96,7 @@ class PromptOptions:
     wi_budget_ratio: float = 0.25
     wi_budget_cap: int = 0
     trim_chunk: int = 16
+    volatile_last: bool = True
     extra_stops: tuple[str, ...] = ()
     names_as_stops: bool = True
     bos_tokens: int = 1
@@ -172,7 +177,7 @@ class PromptBuilder:
         optional = sorted((w for w in state.selected_wi if not w.constant), key=lambda w: -w.order)
 
         state.selected_wi = constant
-        fixed = await self._fixed_tokens(state)
+        fixed = await self._fixed_tokens(state, opts.volatile_last)
         if fixed.total > available:
             self._too_long(fixed.pieces, fixed.total, available, opts)
         wi_budget = math.floor(opts.wi_budget_ratio * (opts.context_length - opts.reply_tokens))
@@ -193,7 +198,7 @@ class PromptBuilder:
                 state.dropped.append(f"world info {entry.source or entry.content[:30]!r} ({cost} tokens, over budget)")
         while True:
             state.selected_wi = constant + chosen
-            fixed = await self._fixed_tokens(state)
+            fixed = await self._fixed_tokens(state, opts.volatile_last)
             if fixed.total <= available or not chosen:
                 break
             gone = chosen.pop()  # boundary effects made it too big: drop the least important
@@ -357,10 +362,12 @@ class PromptBuilder:
             total += piece.tokens
         return total
 
-    async def _fixed_tokens(self, state: _State) -> _Fixed:
+    async def _fixed_tokens(self, state: _State, volatile_last: bool = False) -> _Fixed:
         inputs = state.inputs
         selected = state.selected_wi
-        ordered = sorted(selected, key=lambda w: w.order)  # higher order sits closer to the chat
+        # Higher order sits closer to the chat; with volatile_last, what fires turn by turn
+        # comes after what is always there, so fewer cached tokens go stale when it changes.
+        ordered = sorted(selected, key=(lambda w: (not w.constant, w.order)) if volatile_last else (lambda w: w.order))
         inputs.world_info = ordered
         by = {pos: [w for w in ordered if w.position == pos] for pos in ("before_char", "after_char", "em_top", "em_bottom")}
         fixed = _Fixed(

@@ -58,6 +58,7 @@ def read_novelai(data: dict[str, Any], name: str, report: ImportReport) -> Loreb
             "disable": item.get("enabled") is False,
             "addMemo": bool(isinstance(display, str) and display.strip()),
             "displayIndex": index,
+            "delayUntilRecursion": False,  # as SillyTavern's convertNovelLorebook writes it
         }
         if item.get("forceActivation"):
             report.repaired.append(f"{where}: forceActivation read as constant")

@@ -208,7 +208,9 @@ def _coerce(kind: str, value: Any) -> Any:  # noqa: C901 - one flat dispatch rea
             return _ROLE_NAMES[value.strip().lower()]
         return _enum(value, Role)
     if kind == "delay_rec":
-        number = to_int(value, allow_bool=True)
+        if isinstance(value, bool):  # SillyTavern writes false/true (level 1) or a level number
+            return value
+        number = to_int(value)
         if number < 0:
             raise Unreadable(value)
         return number

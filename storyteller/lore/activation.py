@@ -167,7 +167,7 @@ def activate(
     failed_roll: set[str] = set()
     used = 0
     overflow = False
-    levels = sorted({i.entry.delay_until_recursion for i in items if i.entry.delay_until_recursion > 0})
+    levels = sorted({int(i.entry.delay_until_recursion) for i in items if i.entry.delay_until_recursion > 0})
     run.delay_level = levels.pop(0) if levels else 0
     passes = 0
     stopped_by_steps = False
@@ -349,7 +349,7 @@ def _precheck(run: _Run, item: Item, sticky_on: set[str], cooldown_on: set[str],
         return "decorator", f"@@activate_only_every {item.deco.only_every} (chat has {chat_len})"
     if item.key in cooldown_on and not sticky:
         return "cooldown", "cooling down"
-    level = entry.delay_until_recursion
+    level = int(entry.delay_until_recursion)  # true (the old form) is level 1
     if level and not sticky:
         if run.state != _RECURSION:
             return "delay_until_recursion", f"waits for recursion level {level}"

@@ -144,7 +144,7 @@ class WorldEntry(BaseModel):
     disable: bool = False
     exclude_recursion: bool = Field(False, alias="excludeRecursion")
     prevent_recursion: bool = Field(False, alias="preventRecursion")
-    delay_until_recursion: int = Field(0, alias="delayUntilRecursion")
+    delay_until_recursion: bool | int = Field(0, alias="delayUntilRecursion")
     probability: int | float = 100
     use_probability: bool = Field(True, alias="useProbability")
     depth: int = 4

@@ -11,10 +11,10 @@ Kobold Lite saves are checked against Kobold Lite itself in ``test_kobold_lite.p
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
-import os
 from pathlib import Path
 
 import pytest
@@ -155,3 +155,18 @@ def test_chats_survive_import_and_export(tmp_path: Path) -> None:
         assert _unlisted(added, ADDED_CHAT_KEYS) == [], path.name
         if node() is not None:
             assert run_node("chat", [str(path), str(target)]) == [before, after]
+
+
+def test_the_prompt_normalises_what_the_card_keeps(tmp_path: Path) -> None:
+    """CRLF stays in the card and leaves only in the prompt (``storyteller prompt``, the real CLI)."""
+    if not CARDS:
+        pytest.skip("../shared/fixtures not found next to the project root")
+    source = SHARED_FIXTURES / "cards" / "default_Seraphina.png"
+    done = subprocess.run([sys.executable, "-m", "storyteller.cli", "prompt", "--card", str(source), "--estimate",
+                           "--json"], capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    prompt = json.loads(done.stdout)
+    text = prompt["text"] or json.dumps(prompt["messages"])
+    description = read_card(source)["char"]["description"]
+    assert "\r\n" in description
+    assert "\r" not in text and description.replace("\r\n", "\n")[:200] in text

@@ -31,13 +31,18 @@ from storyteller.session.events import (
     TextReceived,
 )
 from storyteller.session.library import Library
-from storyteller.session.opening import make_parts, open_session, pick_template
+from storyteller.engines.base import Backend, BackendInfo
+from storyteller.engines.registry import ENGINE_NAMES
+from storyteller.session.opening import make_parts, open_engine, open_session, pick_template, probe_engine
 from storyteller.session.resources import load_books
 from storyteller.session.turn import SessionParts, build_turn, history_of, lore_inserts, plain_messages
 from storyteller.story.model import PLAYER_KINDS, Mode, kinds_for_mode
 
 __all__ = [
+    "ENGINE_NAMES",
     "PLAYER_KINDS",
+    "Backend",
+    "BackendInfo",
     "GenerationFailed",
     "GenerationFinished",
     "GenerationStarted",
@@ -58,7 +63,9 @@ __all__ = [
     "load_books",
     "lore_inserts",
     "make_parts",
+    "open_engine",
     "open_session",
     "pick_template",
     "plain_messages",
+    "probe_engine",
 ]

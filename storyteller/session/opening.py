@@ -34,7 +34,7 @@ from storyteller.session.turn import SessionParts
 from storyteller.story.model import Mode, StorySettings
 from storyteller.story.store import StoryStore
 
-__all__ = ["make_parts", "open_session", "pick_template", "sync_counter"]
+__all__ = ["make_parts", "open_engine", "open_session", "pick_template", "probe_engine", "sync_counter"]
 
 
 def pick_template(story_settings: StorySettings, info: BackendInfo, paths: Paths) -> tuple[InstructTemplate, list[str]]:
@@ -101,6 +101,28 @@ def make_parts(story_name: str, st: StorySettings, *, settings: Settings, paths:
         bans = {token: -100.0 for token in backend.token_ids_containing(">")}
     return SessionParts(settings=settings, paths=paths, info=info, card=card, books=tuple(books), builder=builder,
                         count_sync=sync_counter(backend), adventure_bans=bans, warnings=tuple(warnings))
+
+
+async def open_engine(settings: Settings, paths: Paths) -> Backend:
+    """Open the engine ``settings.engine.kind`` names (the UI's way to the engine registry).
+
+    Raises:
+        ConfigError: No engine has that name.
+        ModelError: The embedded engine has no usable model.
+        EngineError: A remote server cannot be reached or understood.
+    """
+    from storyteller.engines.factory import open_backend
+
+    return await open_backend(settings, paths)
+
+
+async def probe_engine(settings: Settings, paths: Paths) -> BackendInfo:
+    """Open the engine with ``settings``, describe it, and close it again (a settings "Test")."""
+    backend = await open_engine(settings, paths)
+    try:
+        return backend.info()
+    finally:
+        await backend.aclose()
 
 
 async def open_session(

@@ -146,11 +146,11 @@ class StorytellerApp(App[int]):
     @work(exclusive=True, group="engine", exit_on_error=False, name="open engine")
     async def open_engine(self) -> None:
         """Open the configured engine (the embedded one loads in a thread)."""
-        from storyteller.engines.factory import open_backend
+        from storyteller.session import open_engine
 
         started = time.perf_counter()
         try:
-            backend = await open_backend(self.settings, self.paths)
+            backend = await open_engine(self.settings, self.paths)
         except StorytellerError as exc:
             self.post_message(EngineFailed(str(exc)))
             return

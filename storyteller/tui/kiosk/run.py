@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from storyteller.config import Settings
-from storyteller.engines.base import Backend
+from storyteller.session import Backend
 from storyteller.kiosk.settings import apply_low_power, config_path, load_kiosk_settings
 from storyteller.paths import Paths
 
@@ -81,13 +81,13 @@ def run_kiosk(
 
 
 async def _main(settings, paths, kiosk, path, *, story, card, worlds, backend, clock) -> int:
-    from storyteller.engines.factory import open_backend
+    from storyteller.session import open_engine
     from storyteller.tui.kiosk.app import KioskApp
     from storyteller.kiosk.controller import KioskController
 
     own = backend is None
     if backend is None:
-        backend = await open_backend(settings, paths)
+        backend = await open_engine(settings, paths)
     try:
         controller = await KioskController.open(story, kiosk=kiosk, settings=settings, paths=paths,
                                                 backend=backend, card=card, worlds=worlds, clock=clock)

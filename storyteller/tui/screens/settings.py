@@ -301,18 +301,14 @@ class SettingsScreen(Screen):
     @work(exclusive=True, group="test-connection", exit_on_error=False, name="test connection")
     async def test_connection(self, settings: Settings) -> None:
         """Open a backend with ``settings`` and describe it."""
-        from storyteller.engines.factory import open_backend
+        from storyteller.session import probe_engine
 
         try:
-            backend = await open_backend(settings, self.paths)
+            info = await probe_engine(settings, self.paths)
         except StorytellerError as exc:
             self.last_test = f"failed: {exc}"
             self.notify(str(exc), title="Connection failed", severity="error", markup=False, timeout=10)
             return
-        try:
-            info = backend.info()
-        finally:
-            await backend.aclose()
         self.last_test = f"ok: {info.engine} {info.model} context {info.context_length}"
         self.notify(f"{info.engine}: {info.model}, context {info.context_length} tokens"
                     + "".join(f"\n{w}" for w in info.warnings), title="Connection works", markup=False)

@@ -109,3 +109,27 @@ async def test_help_and_command_palette_list_every_action() -> None:
         await pilot.pause()
         assert screen.kind == "say"
         await pilot.press("ctrl+q")
+
+
+async def test_notes_screen_shows_and_changes_what_the_story_remembers() -> None:
+    from textual.widgets import Static
+
+    app = make_app(["You wait."])
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_story(pilot)
+        await pilot.press("f5")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, NotesScreen)
+        command = screen.query_one("#recall-command", Input)
+        command.value = "pin The bell is cracked [and rings at dawn]."
+        await command.action_submit()
+        await pilot.pause()
+        shown = str(screen.query_one("#recall-list", Static).render())
+        assert "P1 [pinned fact] The bell is cracked [and rings at dawn]." in shown
+        assert [p.text for p in app.session.memory.state.pins] == ["The bell is cracked [and rings at dawn]."]
+        command.value = "unpin P1"
+        await command.action_submit()
+        await pilot.pause()
+        assert app.session.memory.state.pins == []
+        await pilot.press("ctrl+q")

@@ -1,4 +1,5 @@
-"""The author's note, memory and persona of the open story (saved with the story)."""
+"""The author's note, memory and persona of the open story (saved with the story), and what the
+story remembers past the context: pinned facts and scene summaries (:mod:`storyteller.memory`)."""
 
 from __future__ import annotations
 
@@ -57,9 +58,53 @@ class NotesScreen(Screen):
             yield Label("Persona: who you are in this story")
             yield Input(st.persona.name, id="persona-name", placeholder="your name ({{user}})")
             yield TextArea(st.persona.description, id="persona-description", soft_wrap=True)
+            yield Label("Remembered past the context: pins (P1...) and summaries (S1...) of this path")
+            yield Static(self._listing(), id="recall-list", markup=False)
+            yield Input(id="recall-command", placeholder="pin TEXT · unpin P1 · edit S2 TEXT · forget S2 (Enter)")
             yield Static("ctrl+s saves · Esc goes back without saving", classes="hint", markup=False)
             yield Button("Save", id="save", variant="primary")
         yield Footer()
+
+    def _listing(self) -> str:
+        from storyteller.memory.commands import listing
+
+        memory = getattr(self.session, "memory", None)
+        if memory is None:
+            return "(memory is not available)"
+        prompt = self.session.last_prompt
+        shown = {s.source for s in prompt.segments} if prompt is not None else None
+        return listing(self.session.story, memory, in_prompt=shown)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Memory commands: ``pin TEXT``, ``unpin P1``, ``edit S2 TEXT``, ``forget S2``."""
+        if event.input.id != "recall-command":
+            return
+        event.stop()
+        from storyteller.memory import commands
+
+        memory = getattr(self.session, "memory", None)
+        action, _, rest = event.value.strip().partition(" ")
+        story = self.session.story
+        try:
+            if memory is None or self.session.generating:
+                raise StorytellerError("memory cannot change while a reply is being generated")
+            if action == "pin":
+                done = commands.pin(story, memory, rest)
+            elif action == "unpin":
+                done = commands.unpin(story, memory, rest)
+            elif action == "edit":
+                label, _, text = rest.strip().partition(" ")
+                done = commands.correct(story, memory, label, text)
+            elif action == "forget":
+                done = commands.forget(story, memory, rest)
+            else:
+                raise StorytellerError("type pin TEXT, unpin P1, edit S2 TEXT or forget S2")
+        except StorytellerError as exc:
+            self.notify(str(exc), severity="error", markup=False, timeout=8)
+            return
+        event.input.value = ""
+        self.query_one("#recall-list", Static).update(self._listing())
+        self.notify(done.strip("[]"), markup=False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

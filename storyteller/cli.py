@@ -180,7 +180,7 @@ def _chat_from_imports(args: argparse.Namespace) -> None:
     if not args.imports or args.card or args.story:
         return
     from storyteller.cards import load_card
-    from storyteller.tui._importing import guess_kind
+    from storyteller.session.importing import guess_kind
 
     files = [Path(p) for p in args.imports if Path(p).is_file()]
     cards = [p for p in files if guess_kind(p) == "card"]

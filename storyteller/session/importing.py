@@ -1,6 +1,7 @@
 """Import a card, a lorebook or a chat by path, deciding which it is from its content.
 
-Plain functions (no Textual) so the library screen can run them in a thread worker.
+The library's import service: plain functions (no Textual), so the app and the library screen
+run them in thread workers, and the command line (`storyteller play FILE...`) uses them too.
 """
 
 from __future__ import annotations

@@ -187,7 +187,7 @@ class StorytellerApp(App[int]):
     @work(thread=True, exclusive=True, group="startup-import", exit_on_error=False, name="import files")
     def import_startup_files(self, raws: list[str]) -> None:
         """Import the files given at start into the library (a thread; reports come back as a message)."""
-        from storyteller.tui._importing import import_paths
+        from storyteller.session.importing import import_paths
 
         self.post_message(StartupImportsFinished(import_paths(raws, self.paths)))
 

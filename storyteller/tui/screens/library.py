@@ -218,7 +218,7 @@ class LibraryScreen(Screen):
     @work(thread=True, exclusive=True, group="import", exit_on_error=False, name="import")
     def import_file(self, raw: str) -> None:
         """Import a file by path in a thread; the report comes back as a message."""
-        from storyteller.tui._importing import import_path
+        from storyteller.session.importing import import_path
 
         try:
             self.post_message(ImportFinished(import_path(raw, self.paths), None))
@@ -233,7 +233,7 @@ class LibraryScreen(Screen):
             return
         result = message.result
         self.query_one("#import-path", Input).value = ""
-        from storyteller.tui._importing import result_lines
+        from storyteller.session.importing import result_lines
 
         self.app.push_screen(Report(f"Imported {result.kind}: {result.name}", result_lines(result)))
         tab = {"card": "tab-cards", "world": "tab-worlds", "story": "tab-stories"}[result.kind]

@@ -220,10 +220,17 @@ def _read_toml(path: Path) -> dict:
 def _problems(exc: ValidationError, names: dict[str, str] | None = None) -> list[str]:
     """One phrase per validation error; secret fields never show their value."""
     problems = []
+    seen: set[str] = set()
     for err in exc.errors():
         parts = [str(part) for part in err["loc"]]
-        key = ".".join(parts)
-        label = (names or {}).get(key, key)
+        label = ".".join(parts)
+        for cut in range(len(parts), 0, -1):  # a union adds its branch to the location
+            if ".".join(parts[:cut]) in (names or {}):
+                label = (names or {})[".".join(parts[:cut])]
+                break
+        if label in seen:
+            continue  # one problem per setting: the first branch of a union says enough
+        seen.add(label)
         value = err.get("input")
         if SECRET_FIELDS.intersection(parts):
             shown = " (value not shown: it is a secret)"

@@ -74,6 +74,11 @@ def get_paths(environ: dict[str, str] | None = None) -> Paths:
     home = env.get("STORYTELLER_HOME")
     if home:
         root = Path(home).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            from storyteller.errors import ConfigError
+
+            raise ConfigError(f"STORYTELLER_HOME={home} is a file, not a folder; point it at a folder "
+                              "(it is created when missing) or unset it")
         return Paths(root / "config", root / "data", root / "cache")
     return Paths(
         Path(platformdirs.user_config_dir(APP_NAME)),

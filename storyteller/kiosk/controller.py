@@ -24,6 +24,7 @@ from storyteller.kiosk.archive import (
     visitor_turns,
     write_archive,
 )
+from storyteller.kiosk.pinguard import PinGuard
 from storyteller.kiosk.moderation import Moderator
 from storyteller.kiosk.settings import KioskSettings, verify_pin
 from storyteller.paths import Paths
@@ -84,8 +85,7 @@ class KioskController:
         self._listeners: list[Callable[[SessionEvent], None]] = []
         self._unsubscribe = session.subscribe(self._forward)
         self._flagged = False
-        self._pin_failures = 0
-        self._pin_locked_until = 0.0
+        self.pin_guard = PinGuard(paths.data_dir, kiosk.pin_attempts, kiosk.pin_lockout_seconds)
 
     @classmethod
     async def open(cls, story: str, *, kiosk: KioskSettings, settings: Settings, paths: Paths, backend: Backend,
@@ -281,19 +281,19 @@ class KioskController:
     def try_pin(self, pin: str) -> str | None:
         """Check the operator PIN; ``None`` when it is right, else what to tell the person.
 
-        After ``pin_attempts`` wrong PINs in a row, every PIN is refused for ``pin_lockout_seconds``.
+        After ``pin_attempts`` wrong PINs in a row, every PIN is refused for ``pin_lockout_seconds``,
+        doubling with every further lockout and kept across restarts (see :mod:`storyteller.kiosk.pinguard`).
         """
         now = self.now()
-        if now < self._pin_locked_until:
-            return f"Too many wrong PINs. Try again in {int(self._pin_locked_until - now + 0.999)} s."
+        left = self.pin_guard.locked_for(now)
+        if left > 0:
+            return f"Too many wrong PINs. Try again in {_duration(left)}."
         if verify_pin(pin, self.kiosk.pin_hash):
-            self._pin_failures = 0
+            self.pin_guard.succeeded()
             return None
-        self._pin_failures += 1
-        if self._pin_failures >= self.kiosk.pin_attempts:
-            self._pin_failures = 0
-            self._pin_locked_until = now + self.kiosk.pin_lockout_seconds
-            return f"Wrong PIN. Locked for {self.kiosk.pin_lockout_seconds} s."
+        lock = self.pin_guard.failed(now)
+        if lock:
+            return f"Wrong PIN. Locked for {_duration(lock)}."
         return "Wrong PIN."
 
     def undo_last_turn(self) -> int:
@@ -353,3 +353,13 @@ class KioskController:
         """Save and close the story (the backend belongs to the caller)."""
         await self.cancel_recap()
         await self.session.close()
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``8 min``, ``3 h``: how long a lockout lasts, for a person."""
+    seconds = int(seconds + 0.999)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{(seconds + 59) // 60} min"
+    return f"{(seconds + 3599) // 3600} h"

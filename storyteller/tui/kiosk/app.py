@@ -47,6 +47,15 @@ BLOCKED_KEYS = frozenset({
 ADMIN_IDLE_SECONDS = 300
 
 
+def _kiosk_driver() -> type | None:
+    """The hardened Linux driver (no SIGTSTP, no crash on bytes that are not UTF-8) where it exists."""
+    try:
+        from storyteller.tui.kiosk.driver import KioskDriver
+    except ImportError:  # Windows: Textual's own driver
+        return None
+    return KioskDriver
+
+
 class KioskApp(App[int], inherit_bindings=False):
     """The kiosk.
 
@@ -61,8 +70,10 @@ class KioskApp(App[int], inherit_bindings=False):
     BINDINGS = []
 
     def __init__(self, controller: KioskController, *, config_file: Path, tick_seconds: float = 1.0) -> None:
-        super().__init__()
+        super().__init__(driver_class=_kiosk_driver())
         self.controller = controller
+        self.operator_quit = False
+        """True once the operator quit from the admin screen (or systemd stopped the service)."""
         self.config_file = config_file
         self.tick_seconds = tick_seconds
         self.last_key = controller.now()
@@ -159,8 +170,17 @@ class KioskApp(App[int], inherit_bindings=False):
         self.push_screen(PinScreen(), opened)
 
     def quit_kiosk(self) -> None:
-        """Leave (admin only)."""
+        """Leave (admin only, or SIGTERM from systemd)."""
+        self.operator_quit = True
         self.exit(0)
+
+    @property
+    def exit_status(self) -> int:
+        """The process exit code: 0 only when the operator quit; any other end is a failure, so
+        systemd restarts the kiosk."""
+        if self.operator_quit:
+            return 0
+        return self.return_code or 1
 
     # -- the clock -------------------------------------------------------------------------------
 

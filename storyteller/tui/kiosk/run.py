@@ -96,10 +96,10 @@ async def _main(settings, paths, kiosk, path, *, story, card, worlds, backend, c
             loop = asyncio.get_running_loop()
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 # systemd stops the service with SIGTERM: close cleanly (snapshot, KV state).
-                loop.add_signal_handler(signal.SIGTERM, lambda: app.exit(0))
+                loop.add_signal_handler(signal.SIGTERM, app.quit_kiosk)
             with _no_keyboard_signals():
                 await app.run_async()
-            return app.return_code or 0
+            return app.exit_status
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)

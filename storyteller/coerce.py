@@ -2,7 +2,7 @@
 
 Cards, lorebooks and chats from the wild write ``"0.5"`` for numbers, ``"false"`` or ``1`` for
 booleans, a comma-joined string where a list belongs and ``null`` for anything. The card
-normaliser (:mod:`storyteller.cards._coerce`), the world-info entry normaliser
+normaliser (:mod:`storyteller.cards._normalize`), the world-info entry normaliser
 (:mod:`storyteller.lore._normalize`) and the chat readers (:mod:`storyteller.story.sillytavern`,
 :mod:`storyteller.story.kobold`) all read such values through these functions, so a value means
 the same thing wherever it is found. Each function either returns a value of the wanted type or

@@ -1,5 +1,8 @@
 """Lenient normalisation of raw card dicts, recording every change in an ImportReport.
 
+The rules for reading a loosely typed value are :mod:`storyteller.coerce`'s, shared with world
+info and chats; this module applies them to the card's shape.
+
 Input from the wild has ``""`` where numbers belong, strings where lists belong and ``null``
 everywhere. These helpers turn a raw ``data`` dict into one that validates against
 :class:`~.model.Card` without surprises, and say what they did. What already fits the model is

@@ -1,7 +1,7 @@
 """The character card model: a superset of Character Card V3, plus the import report.
 
 The models hold *normalised* data: the readers in :mod:`storyteller.cards.reader` repair raw
-input that does not fit the model first (see :mod:`storyteller.cards._coerce`) and record what
+input that does not fit the model first (see :mod:`storyteller.cards._normalize`) and record what
 they changed in an :class:`ImportReport`. What fits is kept as written: text byte for byte (CRLF
 included; the prompt builder normalises line endings), unknown keys everywhere
 (``extra="allow"``) and every ``extensions`` dict verbatim, typed or not. The accessors

@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from storyteller.cards import _charx, _png
-from storyteller.cards._coerce import Normaliser
+from storyteller.cards._normalize import Normaliser
 from storyteller.cards.limits import DEFAULT_LIMITS, Limits
 from storyteller.cards.model import Card, ImportReport
 from storyteller.errors import FormatError, LimitExceededError

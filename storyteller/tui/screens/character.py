@@ -128,10 +128,13 @@ class CharacterScreen(Screen):
             setattr(card, field, value.strip() or None if field == "nickname" else value.strip())
         card.tags = [t.strip() for t in self.query_one("#f-tags", Input).value.split(",") if t.strip()]
         for field, _label in TEXT_FIELDS:
-            setattr(card, field, self.query_one(f"#f-{field}", TextArea).text)
+            text, kept = self.query_one(f"#f-{field}", TextArea).text, getattr(self.card, field)
+            if text != kept.replace("\r\n", "\n").replace("\r", "\n"):  # unchanged keeps its CRLF
+                setattr(card, field, text)
         card.alternate_greetings = [a.text for a in self.query(".greeting").results(TextArea) if a.text.strip()]
         # Private attributes (the PNG pixels, embedded files) do not survive model_copy in every case.
         card.image, card.files = self.card.image, self.card.files
+        card.legacy_fields = self.card.legacy_fields
         return card
 
     def _save_target(self) -> Path:

@@ -36,6 +36,7 @@ from storyteller.engines.registry import ENGINE_NAMES
 from storyteller.session.opening import make_parts, open_engine, open_session, pick_template, probe_engine
 from storyteller.session.resources import load_books
 from storyteller.session.turn import SessionParts, build_turn, history_of, lore_inserts, plain_messages
+from storyteller.prompt import format_action
 from storyteller.story.model import PLAYER_KINDS, Mode, kinds_for_mode
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "TurnReport",
     "build_turn",
     "explain_prompt_change",
+    "format_action",
     "history_of",
     "kinds_for_mode",
     "load_books",

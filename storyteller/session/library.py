@@ -14,6 +14,7 @@ from storyteller.cards import Card, list_cards, load_card
 from storyteller.content import BUNDLED_CHARACTERS, BUNDLED_WORLDS, content_ref, find_card, find_world
 from storyteller.errors import StoryError
 from storyteller.paths import Paths
+from storyteller.prompt import load_library
 from storyteller.story import StoryStore
 
 if TYPE_CHECKING:
@@ -95,6 +96,10 @@ class Library:
     def ref_for(self, path: str | Path) -> str:
         """How a story names a file: by library name when it is in the library, else by path."""
         return content_ref(Path(path), self.paths)
+
+    def template_names(self) -> list[str]:
+        """The instruct templates a story can choose (bundled and the user's own), sorted."""
+        return sorted(load_library(self.paths.config_dir / "templates").instruct)
 
     def branch(self, session: Session, name: str) -> None:
         """Copy the open story up to its current passage into a new story ``name``.

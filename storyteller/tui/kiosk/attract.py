@@ -10,7 +10,7 @@ from textual.widgets import Markdown, Static
 
 from storyteller.kiosk.archive import attribution
 from storyteller.kiosk.controller import KioskController
-from storyteller.story.model import PLAYER_KINDS
+from storyteller.session import PLAYER_KINDS
 from storyteller.tui.kiosk.messages import InvitationAccepted
 
 __all__ = ["AttractScreen", "passage_text"]
@@ -22,7 +22,7 @@ def passage_text(kind: str, text: str, mode: str) -> str:
     """A passage as the kiosk shows it: visitor lines marked with ``>`` in adventures."""
     text = text.strip("\n")
     if kind in ("say", "do") and mode == "adventure":
-        from storyteller.prompt import format_action
+        from storyteller.session import format_action
 
         return format_action(kind, text).strip()
     if kind in PLAYER_KINDS:

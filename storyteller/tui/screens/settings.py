@@ -165,7 +165,7 @@ class SettingsScreen(Screen):
         session = self.session
         if session is None:
             return
-        from storyteller.prompt import load_library
+        from storyteller.session import Library
 
         st = session.story.settings
         yield Label(f"This story ({session.story.name})", classes="section")
@@ -173,9 +173,8 @@ class SettingsScreen(Screen):
         with Horizontal(classes="row wide"):
             yield Label("sampler preset")
             yield Select(options, value=current, allow_blank=False, id="story-preset")
-        library = load_library(self.paths.config_dir / "templates")
         templates = [("auto: from the model", "auto"), ("none: plain text", "none")]
-        templates += [(name, name) for name in sorted(library.instruct)]
+        templates += [(name, name) for name in Library(self.paths).template_names()]
         template = (st.template or "auto").lower()
         if template not in {v for _l, v in templates}:
             templates.append((f"{template} (missing)", template))

@@ -31,7 +31,7 @@ def display_text(message: Any, mode: str) -> str:
     text = message.text
     if head.is_player and head.is_user and mode == "adventure":
         if head.kind in ("do", "say"):
-            from storyteller.prompt import format_action
+            from storyteller.session import format_action
 
             return "> " + format_action(head.kind, text).strip().lstrip("> ").strip()
     return text

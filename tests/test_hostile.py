@@ -61,6 +61,7 @@ def test_control_characters_are_stripped_on_every_print_path(tmp_path: Path) -> 
     fake = {"STORYTELLER_ENGINE__KIND": "fake"}
     runs = {
         "play --plain": cli("play", "--plain", "--card", str(card), "--story", "s1", stdin="hello\n/show\n", env=fake),
+        "story show": cli("story", "show", "s1"),
         "prompt": cli("prompt", "--card", str(card), "--world", str(book)),
         "prompt --json": cli("prompt", "--card", str(card), "--world", str(book), "--json"),
         "lore test": cli("lore", "test", str(book), "--text", "a dragon" + ESCAPES.replace("\x00", ""), "--all"),

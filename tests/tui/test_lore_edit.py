@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.widgets import Checkbox, DataTable, Input, Select, TextArea
 
 from storyteller.cards import load_card
-from storyteller.content import BUNDLED_CHARACTERS, BUNDLED_WORLDS
+from storyteller.content import BUNDLED_CHARACTERS, BUNDLED_WORLDS, find_card
 from storyteller.lore import load_lorebook
 from storyteller.lore.model import Position, Role
 from storyteller.paths import get_paths
@@ -143,7 +143,8 @@ async def test_card_embedded_lorebook_is_edited_and_saved_with_the_card() -> Non
         assert load_card(BUNDLED_CHARACTERS / saved.name)[0].character_book is None  # installed file untouched
         # The story now plays the saved copy, with its book.
         session = app.session
-        assert session.story.settings.cards[0] == str(saved)
+        assert session.story.settings.cards[0] == saved.name  # named: the library copy wins the name
+        assert find_card(saved.name, get_paths()) == saved
         assert session.parts.card.character_book.entries[0].content.startswith("Lamplighters")
         assert any(e.content.startswith("Lamplighters") for b in session.parts.books for e in b.entries)
         # Disable it from the book editor: saved with the card again.

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import ctypes
 import random
 import threading
 import time
@@ -34,7 +33,6 @@ from storyteller.config import EngineSettings
 from storyteller.engines._kvcache import ReusePlan, plan_reuse
 from storyteller.engines._kvstate import fingerprint, load_kv_state, save_kv_state
 from storyteller.engines._staleness import StalenessTracker, apply_policy
-from storyteller.engines._stops import StopScanner
 from storyteller.engines.base import (
     BackendInfo,
     Chunk,
@@ -53,7 +51,6 @@ __all__ = ["LlamaCppBackend", "gpu_support"]
 
 _KV_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30}
 _EVAL_SLICE = 256  # prompt tokens per progress report / cancellation point
-_PIECE_BYTES = 64  # a token's text fits in this many bytes, nearly always
 _DONE = object()
 
 
@@ -518,57 +515,12 @@ class LlamaCppBackend:
 
     def _decode_reply(self, tokens: list[int], sampling: Sampling, cancel: threading.Event, emit: Any,
                       stats: GenerationStats) -> tuple[FinishReason, str | None, float | None]:
-        """Draw, show and evaluate reply tokens until a stop; returns (why, stop string, first text time).
+        """Draw, show and evaluate reply tokens (:func:`~storyteller.engines._reply.decode_reply`)."""
+        from storyteller.engines._reply import decode_reply
 
-        Each token is drawn from the sampler chain (see :mod:`~storyteller.engines._sampler_chain`),
-        turned into text through the stop-string scanner, then evaluated so the next one can be
-        drawn. The cancel flag is checked before every draw: generation stops within one token.
-        The token that ends the reply (end of generation, a stop string, the length limit) is not
-        evaluated; the cache then holds exactly the tokens whose logits are live.
-        """
-        import llama_cpp
-
-        from storyteller.engines import _llama_private as private
-        from storyteller.engines._sampler_chain import SamplerChain
-
-        llm = self._llm
-        ctx, vocab, n_ctx = private.ctx(llm), private.vocab(llm), llm.n_ctx()
         seed = sampling.seed if sampling.seed is not None else self._settings.seed
-        scanner = StopScanner(sampling.stop)
-        buf = ctypes.create_string_buffer(_PIECE_BYTES)
-        first_at: float | None = None
-        finish: FinishReason = "length"
-        stop_string: str | None = None
-        sampled = 0
-        with SamplerChain(vocab, sampling, n_ctx=n_ctx, seed=seed, history=tokens) as chain:
-            while sampled < sampling.max_tokens:
-                if cancel.is_set():
-                    finish = "cancelled"
-                    break
-                token = chain.sample(ctx)
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    finish = "stop"
-                    break
-                sampled += 1
-                n = llama_cpp.llama_token_to_piece(vocab, token, buf, _PIECE_BYTES, 0, False)
-                piece = buf.raw[:n] if n >= 0 else _long_piece(vocab, token, -n)
-                text, stop_string = scanner.feed(piece)
-                if text:
-                    if first_at is None:
-                        first_at = time.perf_counter()
-                    emit(TextChunk(text))
-                if stop_string is not None:
-                    finish = "stop"
-                    break
-                if sampled >= sampling.max_tokens or llm.n_tokens + 1 >= n_ctx:
-                    break  # the length limit: this token is shown but never needs evaluating
-                llm.eval([token])
-        if stop_string is None and finish != "cancelled":
-            rest = scanner.flush()
-            if rest:
-                first_at = first_at or time.perf_counter()
-                emit(TextChunk(rest))
-        stats.completion_tokens = sampled
+        finish, stop_string, first_at, stats.completion_tokens = decode_reply(
+            self._llm, tokens, sampling, seed=seed, cancel=cancel, emit=emit)
         return finish, stop_string, first_at
 
     def _cache_note(self, plan: _Plan) -> str:
@@ -610,11 +562,3 @@ def _allow_hidden_sequence(llm: Any) -> None:
 
     private.rebuild_context(llm, n_seq_max=2, kv_unified=True)
 
-
-def _long_piece(vocab: Any, token: int, size: int) -> bytes:
-    """A token's bytes when they do not fit the usual buffer."""
-    import llama_cpp
-
-    buf = ctypes.create_string_buffer(size)
-    n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, False)
-    return buf.raw[:max(n, 0)]

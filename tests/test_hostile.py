@@ -323,3 +323,15 @@ def test_invalid_options_are_refused_like_invalid_settings(args: tuple[str, ...]
     assert out.returncode == 1 and words in out.stderr and b"Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert time.monotonic() - started < 30
+
+
+def test_read_only_and_other_disk_errors_are_one_sentence_each() -> None:
+    import errno
+
+    from storyteller.errors import describe_os_error
+
+    for code, words in ((errno.EROFS, "read-only"), (errno.ENOSPC, "disk is full"), (errno.EDQUOT, "disk is full"),
+                        (errno.EACCES, "permission denied"), (errno.ENOTDIR, "a file stands where a folder")):
+        message = describe_os_error(OSError(code, os.strerror(code), "/data/stories/x/journal.jsonl"), "saving it")
+        assert words in message and "nothing saved before was lost" in message and "\n" not in message
+        assert "/data/stories/x/journal.jsonl" in message

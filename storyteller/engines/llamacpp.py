@@ -491,12 +491,11 @@ class LlamaCppBackend:
             done = llm.n_tokens
             emit(PromptProgress(done, len(tokens)))
             for i in range(0, len(todo), _EVAL_SLICE):
-                if cancel.is_set():
+                piece = todo[i: i + _EVAL_SLICE]
+                if cancel.is_set() or not self._eval_abortable(piece, cancel):
                     stats.seconds_total = time.perf_counter() - start
                     emit(Finished("cancelled", stats))
                     return
-                piece = todo[i: i + _EVAL_SLICE]
-                llm.eval(piece)
                 done += len(piece)
                 emit(PromptProgress(done, len(tokens)))
         if llm.n_tokens < len(tokens) and not cancel.is_set():
@@ -512,6 +511,29 @@ class LlamaCppBackend:
             # The first token's time belongs to prompt evaluation; rate the rest.
             stats.tokens_per_second = (stats.completion_tokens - 1) / gen_seconds
         emit(Finished(finish, stats, stop_string))
+
+    def _eval_abortable(self, piece: list[int], cancel: threading.Event) -> bool:
+        """Evaluate a slice of the prompt; ``cancel`` aborts it inside llama.cpp (between graph
+        nodes), so Esc stops a slow slice at once. Returns False when it was aborted: llama.cpp
+        drops the slice's cache entries and ``n_tokens`` still ends before the slice."""
+        import ctypes
+
+        import llama_cpp
+
+        from storyteller.engines import _llama_private as private
+
+        ctx = private.ctx(self._llm)
+        check = llama_cpp.ggml_abort_callback(lambda _data: cancel.is_set())
+        llama_cpp.llama_set_abort_callback(ctx, check, ctypes.c_void_p())
+        try:
+            self._llm.eval(piece)
+        except RuntimeError:
+            if not cancel.is_set():
+                raise
+            return False
+        finally:
+            llama_cpp.llama_set_abort_callback(ctx, llama_cpp.ggml_abort_callback(), ctypes.c_void_p())
+        return True
 
     def _decode_reply(self, tokens: list[int], sampling: Sampling, cancel: threading.Event, emit: Any,
                       stats: GenerationStats) -> tuple[FinishReason, str | None, float | None]:

@@ -177,10 +177,17 @@ class Session:
             self.story.set_settings(worlds=refs)
         self.reload_lore()
 
-    def apply_sampling(self, *, preset: str | None | object = ..., overrides: dict[str, Any] | None = None
-                       ) -> Sampling:
+    def apply_sampling(self, *, preset: str | None | object = ..., overrides: dict[str, Any] | None = None,
+                       base: Sampling | None = None) -> Sampling:
         """Use a sampler preset (``None``: the global settings) and/or overrides for this story from
-        the next turn on; returns the sampler settings the next turn will use."""
+        the next turn on; returns the sampler settings the next turn will use.
+
+        ``base`` replaces the global sampler settings the story's preset and overrides apply to
+        (the settings screen saved new ones); no engine reload is needed for any of them.
+        """
+        if base is not None:
+            settings = self.parts.settings.model_copy(update={"sampling": base})
+            self.parts = self.parts.replace(settings=settings)
         changes: dict[str, Any] = {}
         if preset is not ...:
             changes["sampler_preset"] = preset
@@ -325,6 +332,26 @@ class Session:
         self._emit(StoryChanged("edit"))
         return node
 
+    def edit_message(self, message: Message, text: str) -> Node:
+        """Replace the whole text of a message (a reply and the parts Continue added to it).
+
+        A change inside one part edits that part; anything else saves the whole text as one
+        edited passage in place of them all. The old version stays in the tree as a swipe.
+        """
+        self._require_idle()
+        nodes = message.nodes
+        if len(nodes) > 1:
+            for i, part in enumerate(nodes):
+                before = "".join(n.text for n in nodes[:i])
+                after = "".join(n.text for n in nodes[i + 1:])
+                if text.startswith(before) and text.endswith(after) and len(text) >= len(before) + len(after):
+                    middle = text[len(before): len(text) - len(after)]
+                    if middle.strip():
+                        return self.edit(part.id, middle)
+        node = self.story.edit(nodes[0].id, text, replaces=len(nodes) - 1)
+        self._emit(StoryChanged("edit"))
+        return node
+
     def undo(self) -> Node | None:
         """Step back one node on the current path; the greeting that opens a story stays."""
         self._require_idle()
@@ -449,6 +476,9 @@ class Session:
             self._emit(GenerationFailed(str(error), node))
             return node
         if node is None:
+            if running.stopped:  # stopped before the first word (Esc while the prompt was read): quietly
+                self._emit(GenerationFinished(None, stats, "cancelled"))
+                return None
             self._emit(GenerationFailed("the model returned no text; try again (retry) or change the settings.", None))
             return None
         if parts.settings.engine.kv_state == "turn":

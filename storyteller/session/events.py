@@ -54,9 +54,9 @@ class TextReceived:
 
 @dataclass(frozen=True, slots=True)
 class GenerationFinished:
-    """The reply is saved as ``node``."""
+    """The reply is saved as ``node`` (``None``: stopped before its first word; nothing was saved)."""
 
-    node: Node
+    node: Node | None
     stats: GenerationStats
     finish_reason: str
 

@@ -202,12 +202,18 @@ class Story:
         if nodes:
             self._commit({"t": "add", "nodes": [n.to_dict() for n in nodes], "select": select})
 
-    def edit(self, node_id: str, text: str) -> Node:
+    def edit(self, node_id: str, text: str, *, replaces: int = 0) -> Node:
         """Save an edited version of a node as a new sibling and move the path to it.
 
         The original stays as a swipe. If the node had turns after it on its chosen path, they are
         copied after the edited version so that editing an early passage keeps the later ones
         (hidden ones are not copied; they stay on the original branch).
+
+        Args:
+            node_id: The node to edit.
+            text: Its new text.
+            replaces: How many of the nodes after it the new text also stands for (a reply and
+                the parts Continue added to it, edited as one text); those are not copied.
 
         Returns:
             The edited node.
@@ -216,7 +222,7 @@ class Story:
         edited = Node.make(text, author=original.author, kind=original.kind, parent=original.parent,
                            edited_from=original.id, extra=dict(original.extra))
         new_nodes = [edited]
-        below = self.tree.path_to(self.tree.chosen_leaf(original.id))[len(self.tree.path_to(original.id)):]
+        below = self.tree.path_to(self.tree.chosen_leaf(original.id))[len(self.tree.path_to(original.id)) + replaces:]
         for old in below:
             if old.id in self.tree.hidden:
                 continue  # a hidden passage stays hidden: it is kept on the old branch, not copied

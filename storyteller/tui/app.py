@@ -67,6 +67,7 @@ ACTIONS: list[tuple[str, str, str, str]] = [
     ("F8", "world_info", "World info editor", "edit the entries of the story's worlds"),
     ("F9", "settings", "Settings", "engine, model, sampler, the story's preset and template, theme"),
     ("F10", "presets", "Sampler presets", "choose, create, edit, delete and import sampler presets"),
+    ("F9 ctrl+e", "reload_engine", "Reload engine", "open the engine again with the saved settings (Settings: ctrl+e)"),
     ("F1", "help", "Help", "this list"),
     ("ctrl+p", "command_palette", "Command palette", "search every action"),
     ("ctrl+q", "quit", "Quit", "save and leave (stops a reply in progress)"),
@@ -381,6 +382,13 @@ class StorytellerApp(App[int]):
         self.settings = message.settings
         if message.reload:
             self.reload_engine()
+        elif self.session is not None:  # sampler values need no reload: the next reply uses them
+            self.session.apply_sampling(base=message.settings.sampling)
+
+    def action_reload_engine(self) -> None:
+        """Open the engine again with the saved settings (the story reopens where it was)."""
+        self.notify("Reloading the engine…", markup=False)
+        self.reload_engine()
 
     def on_story_template_changed(self, message: StoryTemplateChanged) -> None:
         self.open_story(message.name)

@@ -39,6 +39,29 @@ def _number(raw: str, kind: type) -> Any:
     return None if raw == "" else kind(raw)
 
 
+def _gpu_layers(raw: str) -> int | str:
+    """GPU layers as typed: ``auto`` (or nothing), ``-1`` for all, or a number."""
+    raw = raw.strip()
+    if raw.lower() in ("", "auto"):
+        return "auto"
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"engine.n_gpu_layers: {raw!r} is not a number; type auto, -1 (all) or a number") from None
+
+
+ENGINE_KEYS = ("kind", "model", "n_gpu_layers", "n_ctx", "n_threads")
+"""Engine settings that only take effect when the engine is opened again."""
+
+
+def needs_reload(old: Settings, new: Settings) -> list[str]:
+    """The engine settings that differ between ``old`` and ``new`` (each needs a reload)."""
+    changed = [key for key in ENGINE_KEYS if getattr(old.engine, key) != getattr(new.engine, key)]
+    if old.remote.url != new.remote.url and new.engine.kind in ("kobold", "openai"):
+        changed.append("url")
+    return changed
+
+
 def settings_from_form(base: Settings, values: dict[str, Any]) -> tuple[Settings, dict[str, dict[str, Any]]]:
     """New settings and the ``config.toml`` changes for the form's values.
 
@@ -48,7 +71,7 @@ def settings_from_form(base: Settings, values: dict[str, Any]) -> tuple[Settings
     engine: dict[str, Any] = {
         "kind": values["kind"],
         "model": values["model"] or None,
-        "n_gpu_layers": _number(values["n_gpu_layers"], int) or 0,
+        "n_gpu_layers": _gpu_layers(values["n_gpu_layers"]),
         "n_ctx": _number(values["n_ctx"], int),
         "n_threads": _number(values["n_threads"], int),
     }
@@ -79,6 +102,7 @@ class SettingsScreen(Screen):
         Binding("escape", "back", "Back"),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+t", "test", "Test connection"),
+        Binding("ctrl+e", "save(True)", "Save and reload engine"),
         Binding("f10", "app.presets", "Presets"),
     ]
     DEFAULT_CSS = """
@@ -98,6 +122,12 @@ class SettingsScreen(Screen):
         self.last_test: str | None = None
         self.reopen_story = False
         """Set when the story's template changed: the story is reopened on leaving."""
+        self._saved_form: dict[str, Any] | None = None
+        """The form as last saved (or opened): Esc asks before leaving other values unsaved."""
+
+    def on_mount(self) -> None:
+        self._saved_form = self.form_values()
+        self.query_one("#kind", Select).focus()
 
     def _models(self) -> list[tuple[str, str]]:
         from storyteller.model_sources import discover
@@ -128,7 +158,7 @@ class SettingsScreen(Screen):
                 yield Select(self._models(), value=s.engine.model or "", allow_blank=False, id="model")
             with Horizontal(classes="row"):
                 yield Label("GPU layers")
-                yield Input(str(s.engine.n_gpu_layers), id="n_gpu_layers", type="integer")
+                yield Input(str(s.engine.n_gpu_layers), id="n_gpu_layers", placeholder="auto")
                 yield Label("context")
                 yield Input("" if s.engine.n_ctx is None else str(s.engine.n_ctx), id="n_ctx", type="integer",
                             placeholder="auto")
@@ -153,7 +183,7 @@ class SettingsScreen(Screen):
             with Horizontal(classes="row", id="settings-buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
                 yield Button("Test connection (ctrl+t)", id="test")
-                yield Button("Save and reload engine", id="reload")
+                yield Button("Save and reload engine (ctrl+e)", id="reload")
         yield Footer()
 
     @property
@@ -229,7 +259,20 @@ class SettingsScreen(Screen):
                         "The story uses no preset now.", markup=False)
 
     def action_back(self) -> None:
-        """Leave; reopen the story when its template changed (the prompt builder is made on open)."""
+        """Leave (asking first when the form has unsaved values); reopen the story when its template
+        changed (the prompt builder is made on open)."""
+        if self._saved_form is not None and self.form_values() != self._saved_form:
+            from storyteller.tui.screens.dialogs import Confirm
+
+            def answered(discard: bool | None) -> None:
+                if discard:
+                    self._leave()
+
+            self.app.push_screen(Confirm("Leave Settings without saving your changes? (ctrl+s saves)"), answered)
+            return
+        self._leave()
+
+    def _leave(self) -> None:
         self.app.pop_screen()
         session = self.session
         if self.reopen_story and session is not None:
@@ -274,10 +317,19 @@ class SettingsScreen(Screen):
         except (StorytellerError, OSError) as exc:
             self.notify(f"Not saved: {exc}", severity="error", markup=False, timeout=8)
             return
+        engine_changes = needs_reload(self.settings, new)
         self.settings = new
+        self._saved_form = self.form_values()
         self.post_message(SettingsSaved(new, reload=reload))
-        if not reload:
-            self.notify(f"Saved {path}. Engine changes apply after a reload.", markup=False)
+        if reload:
+            self.notify(f"Saved {path}; reloading the engine…", markup=False)
+        elif engine_changes:
+            self.notify(f"Saved {path}. The sampler applies from the next reply; "
+                        f"{', '.join(engine_changes)} apply after an engine reload (ctrl+e, or "
+                        "'Reload engine' in the palette).", markup=False, timeout=10)
+        else:
+            self.notify(f"Saved {path}. The sampler applies from the next reply; no reload needed.",
+                        markup=False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -87,6 +87,8 @@ class StoryScreen(Screen):
         self._pending: str | None = None
         self._flush_timer: Timer | None = None
         self.flushes = 0
+        self.reply_tokens = 0
+        """Tokens of the reply being (or last) generated: the status bar's ``ctx`` counts them."""
         self._unsubscribe = session.subscribe(self._on_session_event)
 
     # -- layout ------------------------------------------------------------------------------
@@ -140,6 +142,7 @@ class StoryScreen(Screen):
     def _on_session_event(self, event: Any) -> None:
         """Called by the play loop; text is batched, everything else becomes a message."""
         if isinstance(event, TextReceived):
+            self.reply_tokens += 1  # the engines stream about a token per chunk; the final count replaces it
             self._pending = event.text
             if self._flush_timer is None:
                 self._flush_timer = self.set_timer(FLUSH_SECONDS, self._flush)
@@ -152,6 +155,9 @@ class StoryScreen(Screen):
             return
         text, self._pending = self._pending, None
         self.transcript.stream(text)
+        if self.state.startswith("reading prompt"):  # the last prompt token is read with the first word
+            self.state = "generating… (Esc stops)"
+        self._refresh_status()
         self.flushes += 1
         self.post_message(StreamFlushed(text, self.flushes))
 
@@ -160,6 +166,7 @@ class StoryScreen(Screen):
         transcript = self.transcript
         if isinstance(event, GenerationStarted):
             self.flushes = 0
+            self.reply_tokens = 0
             self._pending = None
             transcript.begin_stream(event.action, self.session.character_name)
             transcript.set_counter("")
@@ -167,11 +174,13 @@ class StoryScreen(Screen):
         elif isinstance(event, PromptBuilt):
             self._refresh_status()
         elif isinstance(event, PromptProcessed):
-            if event.total and event.done < event.total:
+            if event.total and event.done < event.total - 1:  # the engine reads the last token with the first word
                 self._set_state(f"reading prompt {100 * event.done // event.total}%")
             else:
                 self._set_state("generating… (Esc stops)")
         elif isinstance(event, GenerationFinished | GenerationFailed):
+            if isinstance(event, GenerationFinished) and event.stats.completion_tokens is not None:
+                self.reply_tokens = event.stats.completion_tokens
             self._end_stream()
             if isinstance(event, GenerationFailed):
                 self.notify(event.message, title="The reply failed", severity="error", markup=False, timeout=10)
@@ -198,7 +207,8 @@ class StoryScreen(Screen):
 
     def _refresh_status(self) -> None:
         session = self.session
-        self.status.show(session.backend.info(), session.last_prompt, session.last_stats, self.state)
+        self.status.show(session.backend.info(), session.last_prompt, session.last_stats, self.state,
+                         reply_tokens=self.reply_tokens)
 
     def _refresh_counter(self) -> None:
         index, count = self.session.swipe_position()
@@ -310,12 +320,7 @@ class StoryScreen(Screen):
         def done(text: str | None) -> None:
             if text is None or text == message.text:
                 return
-            target = _edit_target(message, text)
-            if target is None:
-                self.notify("This message was extended with Continue; change one part at a time "
-                            "(the start or the added text), not both.", severity="warning", markup=False, timeout=8)
-                return
-            self._run(self.session.edit, *target)
+            self._run(self.session.edit_message, message, text)
 
         self.app.push_screen(EditText(f"Edit: {self._author_of(message)}", message.text), done)
 
@@ -341,22 +346,4 @@ class StoryScreen(Screen):
         if view is not None and view.message is not None:
             self.app.copy_to_clipboard(view.message.text)
             self.notify("Message copied to the clipboard.", markup=False)
-
-
-def _edit_target(message: Any, text: str) -> tuple[str, str] | None:
-    """Which node to edit for a new full text of a message, and its new text.
-
-    A message is a head plus ``continue`` nodes; an edit may change exactly one of them.
-    """
-    nodes = message.nodes
-    if len(nodes) == 1:
-        return nodes[0].id, text
-    for i, node in enumerate(nodes):
-        before = "".join(n.text for n in nodes[:i])
-        after = "".join(n.text for n in nodes[i + 1:])
-        if text.startswith(before) and text.endswith(after) and len(text) >= len(before) + len(after):
-            middle = text[len(before): len(text) - len(after)]
-            if middle.strip():
-                return node.id, middle
-    return None
 

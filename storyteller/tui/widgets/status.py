@@ -14,7 +14,7 @@ def _short(name: str, width: int) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
-def status_text(info: Any, prompt: Any | None, stats: Any | None, state: str = "") -> str:
+def status_text(info: Any, prompt: Any | None, stats: Any | None, state: str = "", *, reply_tokens: int = 0) -> str:
     """One line describing the engine and the last turn.
 
     Args:
@@ -22,11 +22,12 @@ def status_text(info: Any, prompt: Any | None, stats: Any | None, state: str = "
         prompt: The last :class:`~storyteller.prompt.Prompt`, if any.
         stats: The last :class:`~storyteller.engines.base.GenerationStats`, if any.
         state: What is happening now (``generating``, ``reading prompt 40%``...).
+        reply_tokens: Tokens of the reply to that prompt so far: they fill the context too.
     """
     parts = [info.engine, _short(info.model or "?", 26)]
     if info.engine == "embedded":
         parts.append(f"GPU {info.gpu_layers}" + (f" {info.gpu_backend}" if info.gpu_layers and info.gpu_backend else ""))
-    used = prompt.budget.used if prompt is not None else 0
+    used = (prompt.budget.used + reply_tokens) if prompt is not None else 0
     parts.append(f"ctx {used}/{info.context_length}")
     if stats is not None:
         if stats.tokens_reused is not None:
@@ -48,7 +49,8 @@ class StatusBar(Static):
         super().__init__("", markup=False, **kwargs)
         self.line = ""
 
-    def show(self, info: Any, prompt: Any | None, stats: Any | None, state: str = "") -> None:
+    def show(self, info: Any, prompt: Any | None, stats: Any | None, state: str = "", *,
+             reply_tokens: int = 0) -> None:
         """Update the line."""
-        self.line = status_text(info, prompt, stats, state)
+        self.line = status_text(info, prompt, stats, state, reply_tokens=reply_tokens)
         self.update(Text(self.line, no_wrap=True, overflow="ellipsis"))

@@ -27,7 +27,15 @@ from storyteller.engines.base import Backend, Finished, GenerationRequest, Gener
 from storyteller.engines.capabilities import KVPersistence
 from storyteller.errors import EngineError, StoryError, StorytellerError
 from storyteller.lore import ActivationResult
-from storyteller.prompt import Prompt, StopFilter, TurnReport, explain_prompt_change
+from storyteller.prompt import (
+    MacroContext,
+    Prompt,
+    StopFilter,
+    TurnReport,
+    expand_macros,
+    expand_names,
+    explain_prompt_change,
+)
 from storyteller.session.events import (
     GenerationFailed,
     GenerationFinished,
@@ -129,7 +137,8 @@ class Session:
         reply = self.last_reply()
         if reply is None:
             return 0, 0
-        siblings = [n for n in self.story.siblings(reply.id) if n.kind == reply.kind]
+        kinds = {reply.kind} if reply.parent is not None else {"greeting", "generation"}  # greetings: first swipes
+        siblings = [n for n in self.story.siblings(reply.id) if n.kind in kinds]
         ids = [n.id for n in siblings]
         return (ids.index(reply.id) if reply.id in ids else 0), len(ids)
 
@@ -294,7 +303,7 @@ class Session:
             raise StoryError(f"unknown input kind {kind!r}; use one of {', '.join(PLAYER_KINDS)}.")
         self._require_idle()
         if text.strip():
-            self.story.add_node(text.strip(), author=author or "user", kind=kind)
+            self.story.add_node(self.expand_input(text.strip()), author=author or "user", kind=kind)
             self._emit(StoryChanged("input"))
         return await self._generate("reply", parent=self.story.tree.current)
 
@@ -318,12 +327,43 @@ class Session:
         reply = self.last_reply()
         if reply is None:
             return None
+        if reply.kind == "greeting" and reply.parent is None:
+            self._add_greetings()
         index, count = self.swipe_position()
         if step > 0 and index + step >= count:
             return await self.regenerate()
         moved = self.story.swipe(reply.id, step)
         self._emit(StoryChanged("swipe"))
         return moved
+
+    def expand_input(self, text: str) -> str:
+        """The player's text with its macros expanded, as SillyTavern stores and shows a sent
+        message ("Hi {{char}}!" is saved as "Hi Seraphina!"; ``{{roll:d20}}`` as the number)."""
+        if "{{" not in text and "<" not in text:
+            return text
+        character = self.parts.character
+        persona = self.story.settings.persona
+        messages = self.story.messages()
+        context = MacroContext(
+            char=self.parts.speaker, user=persona.name or "User", description=character.description,
+            personality=character.personality, scenario=character.scenario, persona=persona.description or "",
+            input=text, last_message=messages[-1].text if messages else "", story_id=self.story.name,
+        )
+        return expand_macros(text, context)
+
+    def _add_greetings(self) -> None:
+        """Give a story opened before greetings were swipes the card's other greetings as swipes."""
+        card = self.parts.card
+        if card is None or self.story.read_only:
+            return
+        user = self.story.settings.persona.name or "User"
+        have = {n.text for n in self.story.tree.children(None)}
+        missing = [Node.make(text, author=self.parts.speaker, kind="greeting", parent=None)
+                   for text in (expand_names(g, self.parts.speaker, user)
+                                for g in [card.first_mes, *card.alternate_greetings] if g.strip())
+                   if text not in have]
+        if missing:
+            self.story.add_nodes(missing, select=None)
 
     def edit(self, node_id: str, text: str) -> Node:
         """Replace a passage's text; the old text stays in the tree."""

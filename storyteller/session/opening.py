@@ -31,7 +31,7 @@ from storyteller.prompt import (
 from storyteller.session.core import Session
 from storyteller.session.resources import load_books
 from storyteller.session.turn import SessionParts
-from storyteller.story.model import Mode, StorySettings
+from storyteller.story.model import Mode, Node, StorySettings
 from storyteller.story.store import StoryStore
 
 __all__ = ["make_parts", "open_engine", "open_session", "pick_template", "probe_engine", "sync_counter"]
@@ -176,11 +176,15 @@ async def open_session(
     session = Session(story, backend, parts)
     if created and parts.card is not None:
         card_obj = parts.card
+        # Every greeting is a swipe of the first message, as in SillyTavern; the chosen one is shown.
         greetings = [card_obj.first_mes, *card_obj.alternate_greetings]
         chosen = greetings[greeting] if 0 <= greeting < len(greetings) else card_obj.first_mes
         if chosen.strip():
-            text = expand_names(chosen, parts.speaker, st.persona.name or "User")
-            story.add_node(text, author=parts.speaker, kind="greeting")
+            user = st.persona.name or "User"
+            nodes = [Node.make(expand_names(text, parts.speaker, user), author=parts.speaker, kind="greeting",
+                               parent=None) for text in greetings if text.strip()]
+            shown = next(n for n in nodes if n.text == expand_names(chosen, parts.speaker, user))
+            story.add_nodes(nodes, select=shown.id)
     state = story.folder / "engine.kv"
     if isinstance(backend, KVPersistence) and state.is_file() and settings.engine.kv_state != "off":
         await backend.load_state(state)

@@ -219,3 +219,71 @@ async def test_reload_engine_from_the_keyboard_and_the_palette() -> None:
         await pilot.pause(0.3)
         assert reloads == ["reload", "reload"]
         await pilot.press("ctrl+q")
+
+
+async def test_alt_arrows_on_the_greeting_cycle_the_cards_greetings_first() -> None:
+    """Item 8: the card's greetings are swipes of the first message; past the last, a new one is written."""
+    from storyteller.cards import load_card
+    from storyteller.content import find_card
+    from storyteller.paths import get_paths
+
+    card, _ = load_card(find_card("wren_calloway", get_paths()))
+    greetings = [card.first_mes, *card.alternate_greetings]
+    assert len(greetings) == 3
+    app = make_app(["A greeting the model wrote."], card="wren_calloway")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await wait_story(pilot)
+        session = screen.session
+        transcript = screen.transcript
+        first = transcript.views[-1].text
+        assert first == session.expand_input(greetings[0].strip()) or first.startswith(greetings[0][:20].strip())
+        assert transcript.views[-1].counter == "1/3"
+        seen = [first]
+        for expected in ("2/3", "3/3"):
+            await pilot.press("alt+right")
+            await settle(pilot)
+            assert transcript.views[-1].counter == expected
+            seen.append(transcript.views[-1].text)
+            assert len(transcript.views) == 1
+        assert len(set(seen)) == 3 and app.backend.requests == []  # no reply written yet
+        await pilot.press("alt+left")
+        await settle(pilot)
+        assert transcript.views[-1].text == seen[1] and transcript.views[-1].counter == "2/3"
+        await pilot.press("alt+right", "alt+right")  # past the last greeting: the model writes one
+        await settle(pilot)
+        assert len(app.backend.requests) == 1
+        assert transcript.views[-1].text == "A greeting the model wrote."
+        assert transcript.views[-1].counter == "4/4" and len(transcript.views) == 1
+        await pilot.press("ctrl+q")
+
+
+def test_plain_swipe_on_the_greeting_shows_the_next_greeting(tmp_path) -> None:
+    """Item 8 in ``play --plain``: /swipe on the greeting shows the card's next greeting."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "STORYTELLER_ENGINE__KIND": "fake", "STORYTELLER_ENGINE__KV_STATE": "off"}
+    out = subprocess.run([sys.executable, "-m", "storyteller.cli", "play", "--plain", "--story", "wren greets",
+                          "--card", "wren_calloway"], input="/swipe\n/swipe\n/quit\n", capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "[2/3] " in out.stdout and "[3/3] " in out.stdout, out.stdout
+    assert "writing a new one" not in out.stdout
+
+
+async def test_the_players_macros_show_expanded() -> None:
+    """Item 12: "Hi {{char}}!" is stored and shown with the name, as SillyTavern shows a sent message."""
+    app = make_app(["Hello, traveller."], card="wren_calloway", story="macro chat")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await wait_story(pilot)
+        assert screen.mode == "chat"
+        screen.query_one("#prompt-input").value = "Hi {{char}}! I am {{user}}."
+        await pilot.press("enter")
+        await settle(pilot)
+        said = screen.transcript.views[-2]
+        assert said.message.head.kind == "say"
+        assert said.text == "Hi Wren Calloway! I am User." or said.text == "Hi Wren! I am User.", said.text
+        assert "{{" not in screen.session.path()[-2].text
+        assert "{{" not in app.backend.requests[-1].prompt if app.backend.requests[-1].prompt else True
+        await pilot.press("ctrl+q")

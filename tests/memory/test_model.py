@@ -191,3 +191,57 @@ def test_clean_summary() -> None:
     assert clean_summary("Summary: Bob met Ann. They went to the mill and") == "Bob met Ann."
     assert clean_summary("\n\nAnn waits.\n\n\nBob leaves!") == "Ann waits.\nBob leaves!"
     assert clean_summary("   ") == ""
+
+
+def test_key_names_and_the_names_line() -> None:
+    from storyteller.memory.writer import key_names, with_names
+
+    texts = ["Sister Maud makes you promise to light a candle at the shrine of Saint Ebba.",
+             "The password is 'thistledown'. You walk on.", "The innkeeper's old dog is called Biscuit."]
+    assert key_names(texts) == ["Maud", "Saint Ebba", "thistledown", "Biscuit"]
+    assert with_names("Maud asked you for a candle.", texts) == \
+        "Maud asked you for a candle.\nNames: Saint Ebba, thistledown, Biscuit."
+    assert with_names("Maud, Saint Ebba, thistledown and Biscuit.", texts) == "Maud, Saint Ebba, thistledown and Biscuit."
+
+
+async def test_maintain_writes_spans_then_merges_within_the_budget(story) -> None:
+    """The planning around the model, with a writer that answers at once (the model's part is
+    walked in test_session on the real model)."""
+    from storyteller.memory.writer import MERGE_INSTRUCTION, maintain
+
+    asked: list[str] = []
+
+    async def write(instruction: str, text: str, max_tokens: int) -> str:
+        asked.append(instruction)
+        return "Merged." if instruction == MERGE_INSTRUCTION else f"Part {len(asked)} happened. " * 4
+
+    memory = StoryMemory.of(story)
+    settings = MemorySettings(span_messages=4, keep_recent=4, lookahead_messages=0, jobs_per_turn=8)
+    words = lambda text: len(text.split())  # noqa: E731
+    done = await maintain(memory, story.messages(), trimmed=16, fill=1.0, room=200, settings=settings,
+                          write=write, count_tokens=words, names=lambda a: a)
+    assert len(done.written) == 4 and len(done.merged) == 2, done
+    located = memory.state.locate(PathView.of(story.messages()).keys)
+    chosen = cover(located, 16)
+    # The budget is 40 tokens (20% of 200): four 12-word summaries passed 80% of it, so the two
+    # pairs that cover the fewest messages were merged, and the prompt now uses the merged two.
+    assert [(x.start, x.end, x.summary.text) for x in chosen] == [(0, 8, "Merged."), (8, 16, "Merged.")]
+    assert StoryMemory.of(story).state.summaries, "saved as it goes"
+    # Nothing more to do: every span is covered, and a corrected summary is never merged away.
+    fixed = memory.state.edit_summary(chosen[0].summary.id, "Mine.")
+    again = await maintain(memory, story.messages(), trimmed=16, fill=1.0, room=200, settings=settings,
+                           write=write, count_tokens=words, names=lambda a: a)
+    assert not again.written and all(fixed.id not in s.parts for s in memory.state.summaries)
+
+
+async def test_maintain_stops_when_the_model_gives_nothing(story) -> None:
+    from storyteller.memory.writer import maintain
+
+    async def write(instruction: str, text: str, max_tokens: int) -> str:
+        return ""
+
+    memory = StoryMemory.of(story)
+    settings = MemorySettings(span_messages=4, keep_recent=4, lookahead_messages=0, jobs_per_turn=8)
+    done = await maintain(memory, story.messages(), trimmed=16, fill=1.0, room=2000, settings=settings,
+                          write=write, count_tokens=len, names=lambda a: a)
+    assert done.written == [] and len(done.failed) == 1 and memory.state.summaries == []

@@ -186,6 +186,23 @@ class Session:
             self.story.set_settings(worlds=refs)
         self.reload_lore()
 
+    def detach_world(self, ref: str) -> bool:
+        """Stop using the world ``ref`` (as the story names it, or any name of the same file);
+        returns whether the story named it. The card's own book stays.
+
+        Raises:
+            StorytellerError: The story's settings cannot be saved, or a world cannot be read.
+        """
+        refs = list(self.story.settings.worlds)
+        target = _world_file(ref, self.parts.paths)
+        kept = [r for r in refs if r != ref and (target is None or _world_file(r, self.parts.paths) != target)]
+        if kept == refs:
+            return False
+        if not self.story.read_only:
+            self.story.set_settings(worlds=kept)
+        self.reload_lore()
+        return True
+
     def apply_sampling(self, *, preset: str | None | object = ..., overrides: dict[str, Any] | None = None,
                        base: Sampling | None = None) -> Sampling:
         """Use a sampler preset (``None``: the global settings) and/or overrides for this story from
@@ -601,6 +618,14 @@ class Session:
             await self.backend.save_state(self.story.folder / "engine.kv")
         except (EngineError, OSError):
             pass  # a cache, not the story: losing it only costs a re-read on the next start
+
+
+def _world_file(ref: str, paths: Any) -> Path | None:
+    """The file a world reference names, or ``None`` when it cannot be found."""
+    try:
+        return find_world(ref, paths).resolve()
+    except StorytellerError:
+        return None
 
 
 def _report(previous: Any, prompt: Any, stats: GenerationStats) -> TurnReport:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from storyteller.cards import Card, list_cards, load_card
 from storyteller.content import BUNDLED_CHARACTERS, BUNDLED_WORLDS, content_ref, find_card, find_world
-from storyteller.errors import StoryError
+from storyteller.errors import StoryError, StorytellerError
 from storyteller.paths import Paths
 from storyteller.prompt import load_library
 from storyteller.story import StoryStore
@@ -60,6 +60,20 @@ class Library:
                     if path.suffix.lower() in _WORLD_SUFFIXES and not path.name.startswith("."):
                         found.append((path.stem, path, None, bundled))
         return found
+
+    def world_choices(self) -> list[tuple[str, Path, str]]:
+        """``(name, path, reference)`` of every world a story can use (the reference is how a story names it)."""
+        return [(name, path, self.ref_for(path)) for name, path, error, _bundled in self.worlds() if error is None]
+
+    def world_files(self, refs: list[str] | tuple[str, ...]) -> list[str]:
+        """The files (resolved paths, as text) that world references name; missing ones are left out."""
+        files = []
+        for ref in refs:
+            try:
+                files.append(str(self.find_world(ref).resolve()))
+            except StorytellerError:
+                continue
+        return files
 
     def stories(self) -> list[tuple[str, float]]:
         """``(name, modified)`` of every saved story, the most recent first."""

@@ -64,6 +64,7 @@ ACTIONS: list[tuple[str, str, str, str]] = [
     ("F5", "notes", "Author's note, memory, persona", "edit the story's author's note, memory and persona"),
     ("F6", "library", "Library", "characters, worlds and stories: import, start, open"),
     ("F7", "character", "Character", "view, edit and export the story's character card"),
+    ("alt+w", "worlds", "Attach or detach worlds", "tick the worlds the open story uses (Space toggles)"),
     ("F8", "world_info", "World info editor", "edit the entries of the story's worlds"),
     ("F9", "settings", "Settings", "engine, model, sampler, the story's preset and template, theme"),
     ("F10", "presets", "Sampler presets", "choose, create, edit, delete and import sampler presets"),
@@ -365,7 +366,35 @@ class StorytellerApp(App[int]):
     # -- what the screens report ---------------------------------------------------------------
 
     def on_story_chosen(self, message: StoryChosen) -> None:
-        self.open_story(message.name, card=message.card, greeting=message.greeting)
+        self.open_story(message.name, card=message.card, greeting=message.greeting, worlds=message.worlds)
+
+    def set_story_worlds(self, refs: Sequence[str]) -> None:
+        """Attach and detach worlds so that the open story uses ``refs``; the next reply uses them."""
+        session = self.session
+        if session is None:
+            return
+        current = session.story.settings.worlds
+        have = set(self.library.world_files(current))
+        wanted = set(self.library.world_files(list(refs)))
+        attached: list[str] = []
+        detached: list[str] = []
+        try:
+            for ref in current:
+                if set(self.library.world_files([ref])) - wanted and session.detach_world(ref):
+                    detached.append(ref)
+            for ref in refs:
+                if not set(self.library.world_files([ref])) & have:
+                    session.attach_world(ref)
+                    attached.append(ref)
+        except StorytellerError as exc:
+            self.notify(f"The worlds were not all changed: {exc}", severity="error", markup=False, timeout=8)
+            return
+        if not attached and not detached:
+            self.notify("The story's worlds are unchanged.", markup=False)
+            return
+        said = [f"attached {', '.join(attached)}" if attached else "", f"detached {', '.join(detached)}" if detached
+                else ""]
+        self.notify(f"Worlds: {'; '.join(s for s in said if s)}. The next reply uses them.", markup=False)
 
     def on_branch_named(self, message: BranchNamed) -> None:
         self.branch_story(message.name)
@@ -455,6 +484,16 @@ class StorytellerApp(App[int]):
 
         refs = list(self.session.story.settings.worlds) if self.session is not None else []
         self.push_screen(WorldInfoScreen(self.paths, refs))
+
+    def action_worlds(self) -> None:
+        """Attach or detach the open story's worlds."""
+        if session := self._need_session():
+            from storyteller.tui.screens.worlds import WorldsDialog
+
+            chosen = self.library.world_files(session.story.settings.worlds)
+            self.push_screen(WorldsDialog(f"Worlds of the story {session.story.name!r}", self.library.world_choices(),
+                                          chosen),
+                             lambda refs: self.set_story_worlds(refs) if refs is not None else None)
 
     def action_settings(self) -> None:
         """Open the settings."""

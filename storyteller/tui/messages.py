@@ -152,6 +152,8 @@ class StoryChosen(Message):
     name: str
     card: str | None = None
     greeting: int = 0
+    worlds: list[str] | None = None
+    """The worlds ticked for a new story (``None``: the card's linked world)."""
 
 
 @dataclass

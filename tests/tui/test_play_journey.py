@@ -287,3 +287,79 @@ async def test_the_players_macros_show_expanded() -> None:
         assert "{{" not in screen.session.path()[-2].text
         assert "{{" not in app.backend.requests[-1].prompt if app.backend.requests[-1].prompt else True
         await pilot.press("ctrl+q")
+
+
+async def test_worlds_attach_and_detach_in_the_app() -> None:
+    """Item 9: an open story (alt+w and the palette) and the new-story dialog attach and detach worlds."""
+    from textual.widgets import DataTable, Input, SelectionList
+
+    from storyteller.tui.screens.library import LibraryScreen, NewStoryDialog
+    from storyteller.tui.screens.story import StoryScreen
+    from storyteller.tui.screens.worlds import WorldsDialog
+
+    app = make_app(["The gulls cry."])
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await wait_story(pilot)
+        session = screen.session
+        assert [b.name.lower() for b in session.parts.books if "hollowmere" in b.name.lower()]
+        await pilot.press("alt+w")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, WorldsDialog)
+        listing = dialog.query_one(SelectionList)
+        refs = [listing.get_option_at_index(i).value for i in range(listing.option_count)]
+        assert list(listing.selected) == ["hollowmere.json"]
+        listing.highlighted = refs.index("hollowmere.json")
+        await pilot.press("space")  # untick
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, StoryScreen)
+        assert session.story.settings.worlds == []
+        assert not any("hollowmere" in b.name.lower() for b in session.parts.books if b.name)
+        assert "detached" in [n.message for n in app._notifications][-1]
+        # The command palette reaches the same dialog.
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Attach or detach worlds")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        dialog = app.screen
+        assert isinstance(dialog, WorldsDialog)
+        listing = dialog.query_one(SelectionList)
+        listing.highlighted = refs.index("saltglass-harbour.json")
+        await pilot.press("space", "ctrl+s")
+        await pilot.pause()
+        assert app.library.world_files(session.story.settings.worlds) == app.library.world_files(["saltglass-harbour"])
+        assert "attached saltglass-harbour" in [n.message for n in app._notifications][-1]
+        await pilot.press(*"look", "enter")
+        await settle(pilot)
+        assert session.last_lore is not None  # the next reply was built with the attached world
+        # A new story: the dialog lists the worlds, a ticked one is attached from the start.
+        await pilot.press("f6")
+        await settle(pilot)
+        library = app.screen
+        assert isinstance(library, LibraryScreen)
+        table = library.query_one("#cards", DataTable)
+        table.focus()
+        key = next(k for k in table.rows if library.cards[int(k.value)][0] == "Wren Calloway")
+        table.move_cursor(row=table.get_row_index(key))
+        await pilot.press("enter")
+        await pilot.pause()
+        new = app.screen
+        assert isinstance(new, NewStoryDialog)
+        worlds = new.query_one("#new-worlds", SelectionList)
+        assert list(worlds.selected) == []  # Wren's card links no world
+        await pilot.press("tab")  # from the greetings to the worlds
+        assert app.focused is worlds
+        worlds.highlighted = refs.index("hollowmere.json")
+        await pilot.press("space")
+        new.query_one("#story-name", Input).value = "wren with lore"
+        new.query_one("#story-name", Input).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_story(pilot)
+        opened = app.screen.session
+        assert opened.story.name == "wren with lore"
+        assert app.library.world_files(opened.story.settings.worlds) == app.library.world_files(["hollowmere"])
+        await pilot.press("ctrl+q")

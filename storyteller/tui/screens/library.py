@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.text import Text
@@ -12,7 +13,18 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester
-from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    OptionList,
+    SelectionList,
+    Static,
+    TabbedContent,
+    TabPane,
+)
 
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
@@ -53,13 +65,16 @@ def read_library(paths: Paths) -> tuple[list, list, list]:
     return library.cards(), library.worlds(), library.stories()
 
 
-class NewStoryDialog(ModalScreen[tuple[str, int] | None]):
-    """Pick a greeting and a name for a new story with a card.
+class NewStoryDialog(ModalScreen[tuple[str, int, list[str]] | None]):
+    """Pick a greeting, the worlds and a name for a new story with a card; returns
+    ``(name, greeting, worlds)``.
 
     Args:
         card_name: The card's name.
         greetings: The first message and the alternate greetings.
         name: A suggested story name.
+        worlds: ``(name, path, reference)`` of the worlds that can be attached.
+        chosen: The files (resolved paths) of the worlds ticked at first (the card's linked one).
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -68,11 +83,15 @@ class NewStoryDialog(ModalScreen[tuple[str, int] | None]):
     NewStoryDialog > Vertical { width: 90%; max-width: 100; height: auto; max-height: 90%;
                                 border: thick $primary; background: $surface; padding: 0 1; }
     NewStoryDialog OptionList { height: auto; max-height: 12; }
+    NewStoryDialog SelectionList { height: auto; max-height: 8; }
     NewStoryDialog .dialog-buttons { height: auto; align-horizontal: right; }
     """
 
-    def __init__(self, card_name: str, greetings: list[str], name: str) -> None:
+    def __init__(self, card_name: str, greetings: list[str], name: str,
+                 worlds: Sequence[tuple[str, Path, str]] = (), chosen: Sequence[str] = ()) -> None:
         super().__init__()
+        self._worlds = list(worlds)
+        self._chosen = set(chosen)
         self._card_name = card_name
         self._greetings = greetings or [""]
         self._name = name
@@ -87,13 +106,18 @@ class NewStoryDialog(ModalScreen[tuple[str, int] | None]):
                 first = " ".join(text.split())[:90] or "(empty)"
                 options.append(Text(f"{i}: {first}"))
             yield OptionList(*options, id="greetings")
+            if self._worlds:
+                yield Label("Worlds (Tab here, Space ticks):")
+                yield SelectionList[str](
+                    *((Text(f"{name}  ({path.name})"), ref, str(path.resolve()) in self._chosen)
+                      for name, path, ref in self._worlds), id="new-worlds")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Start", id="start", variant="primary")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).highlighted = 0
-        self.query_one(OptionList).focus()
+        self.query_one("#greetings", OptionList).highlighted = 0
+        self.query_one("#greetings", OptionList).focus()
 
     def _finish(self, index: int | None = None) -> None:
         name = self.query_one("#story-name", Input).value.strip()
@@ -101,12 +125,14 @@ class NewStoryDialog(ModalScreen[tuple[str, int] | None]):
             self.notify("Give the story a name.", severity="warning", markup=False)
             return
         if index is None:
-            index = self.query_one(OptionList).highlighted or 0
-        self.dismiss((name, index))
+            index = self.query_one("#greetings", OptionList).highlighted or 0
+        worlds = list(self.query_one("#new-worlds", SelectionList).selected) if self._worlds else []
+        self.dismiss((name, index, worlds))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self._finish(event.option_index)
+        if event.option_list.id == "greetings":
+            self._finish(event.option_index)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -270,13 +296,17 @@ class LibraryScreen(Screen):
             return
         suggestion = Library(self.paths).unique_story_name(name or "story")
 
-        def start(choice: tuple[str, int] | None) -> None:
+        def start(choice: tuple[str, int, list[str]] | None) -> None:
             if choice is None:
                 return
-            story, greeting = choice
-            self.post_message(StoryChosen(story, card=str(path), greeting=greeting))
+            story, greeting, worlds = choice
+            self.post_message(StoryChosen(story, card=str(path), greeting=greeting, worlds=worlds or None))
 
-        self.app.push_screen(NewStoryDialog(name, [card.first_mes, *card.alternate_greetings], suggestion), start)
+        library = Library(self.paths)
+        linked = str(card.extensions.get("world") or "")
+        self.app.push_screen(NewStoryDialog(name, [card.first_mes, *card.alternate_greetings], suggestion,
+                                            library.world_choices(), library.world_files([linked] if linked else [])),
+                             start)
 
     def _edit_world(self, index: int) -> None:
         from storyteller.tui.screens.worldinfo import WorldInfoScreen

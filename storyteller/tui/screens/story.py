@@ -75,6 +75,7 @@ class StoryScreen(Screen):
         Binding("f5", "app.notes", "Notes", show=False),
         Binding("f7", "app.character", "Character", show=False),
         Binding("f8", "app.world_info", "World info", show=False),
+        Binding("alt+w", "app.worlds", "Worlds", show=False),
     ]
 
     def __init__(self, session: Any) -> None:

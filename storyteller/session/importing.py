@@ -96,7 +96,11 @@ def import_path(raw: str, paths: Paths) -> ImportResult:
 
         story, report = import_story(StoryStore(paths.stories_dir), path)
         try:
+            from storyteller.memory import StoryMemory
+            from storyteller.memory.compat import import_memory
+
             lines = report.lines() + link_chat_card(story, paths, path.name)
+            lines += import_memory(story, StoryMemory.of(story))  # a SillyTavern / Kobold Lite summary
             return ImportResult("story", story.name, story.folder, report.source_format, lines)
         finally:
             story.close()

@@ -83,3 +83,14 @@ def test_story_import_and_export_carry_the_summary_on_the_command_line(tmp_path:
     assert exported.returncode == 0, exported.stderr
     box = json.loads((tmp_path / "aqua.json").read_text(encoding="utf-8"))["memory"]
     assert box == "[Summary: Aqua met You in Axel and promised help.]"
+
+
+def test_the_app_and_play_imports_carry_the_summary(tmp_path: Path) -> None:
+    from storyteller.paths import get_paths
+    from storyteller.session.importing import import_path
+
+    paths = get_paths().ensure()
+    result = import_path(str(st_chat(tmp_path / "aqua.jsonl")), paths)
+    assert any("SillyTavern summary of messages 1-4" in line for line in result.lines)
+    saved = json.loads((result.target / "memory.json").read_text(encoding="utf-8"))
+    assert saved["summaries"][0]["text"] == "Aqua met You in Axel and promised help."

@@ -245,3 +245,15 @@ async def test_maintain_stops_when_the_model_gives_nothing(story) -> None:
     done = await maintain(memory, story.messages(), trimmed=16, fill=1.0, room=2000, settings=settings,
                           write=write, count_tokens=len, names=lambda a: a)
     assert done.written == [] and len(done.failed) == 1 and memory.state.summaries == []
+
+
+def test_memory_settings_come_from_config_toml_and_the_environment(monkeypatch) -> None:
+    from storyteller.config import load_settings
+    from storyteller.paths import get_paths
+
+    paths = get_paths().ensure()
+    paths.config_file.write_text('[memory]\nenabled = true\nsummary_share = 0.3\nspan_messages = 12\n',
+                                 encoding="utf-8")
+    monkeypatch.setenv("STORYTELLER_MEMORY__POSITION", "top")
+    memory = load_settings(paths).memory
+    assert (memory.summary_share, memory.span_messages, memory.position) == (0.3, 12, "top")

@@ -59,14 +59,19 @@ async def test_pins_over_their_budget_are_still_sent_with_a_warning() -> None:
 
 async def test_memory_does_not_move_the_prompt_between_trims() -> None:
     recall = Recall(pinned=(("pin:a", "Fact."),), summaries=summaries_for, summary_budget=200)
-    one, two = await build(61, recall), await build(62, recall)
-    same = 0
-    for a, b in zip(one.segments, two.segments):
-        if a != b:
-            break
-        same += 1
-    # Either the window stayed put (only the end changed) or it was trimmed by a chunk.
-    assert same >= len(one.segments) - 2 or one.segments[0:3] == two.segments[0:3]
+    previous = None
+    trims = set()
+    for n in range(40, 80):
+        prompt = await build(n, recall)
+        first = next(i for i, s in enumerate(prompt.segments) if s.kind == "history")
+        trimmed = int(prompt.segments[first].source.split(":")[1])
+        head = prompt.segments[:first]
+        assert any(s.kind == "summary" for s in head) == (trimmed >= 8)
+        if previous is not None and previous[0] == trimmed:
+            assert head == previous[1], f"the part before the history moved at {n} messages without a trim"
+        previous = (trimmed, head)
+        trims.add(trimmed)
+    assert len(trims) > 2, "the window was trimmed several times along the way"
 
 
 async def test_top_position() -> None:

@@ -34,7 +34,6 @@ if __package__ in (None, ""):
 
 from bench import _story
 from bench._report import machine, write_json, write_section
-from storyteller.engines._staleness import EDIT_LIMIT, RECOMPUTE_WINDOW, STALE_SHARE
 
 TARGET_KL = 0.01
 TARGET_TOP1 = 0.99
@@ -185,7 +184,7 @@ async def run_policy(policy: str, turns: int, *, layout: bool = True, every: int
         exact.records.clear()
         if save:  # a long run stopped early still leaves what it measured
             partial = {"policy": policy, "layout": layout, "rows": rows, "controls": controls,
-                       "seconds": time.perf_counter() - started}
+                       "seconds": time.perf_counter() - started, "params": _params()}
             Path(save).write_text(json.dumps({"turns": turn.turn, "every": every, "context": _story.CONTEXT,
                                               "runs": [partial]}))
         if verbose:
@@ -204,7 +203,15 @@ async def run_policy(policy: str, turns: int, *, layout: bool = True, every: int
         await backend.aclose()
         await exact.aclose()
     return {"policy": policy, "layout": layout, "rows": rows, "controls": controls,
-            "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started, "params": _params()}
+
+
+def _params() -> dict[str, Any]:
+    """``balanced``'s limits as they are in this process."""
+    from storyteller.engines import _staleness
+
+    return {"window": _staleness.RECOMPUTE_WINDOW, "edit_limit": _staleness.EDIT_LIMIT,
+            "stale_share": _staleness.STALE_SHARE}
 
 
 def summarise(run: dict[str, Any]) -> dict[str, Any]:
@@ -264,7 +271,8 @@ def run(turns: int = 100, policies: tuple[str, ...] = ("exact", "balanced", "fas
         saved = json.loads(Path(path).read_text())
         turns, every, runs = saved["turns"], saved["every"], runs + saved["runs"]
         _story.CONTEXT = saved.get("context", _story.CONTEXT)
-    result = {"machine": machine(), "turns": turns, "every": every, "context": _story.CONTEXT,
+    params = next((r["params"] for r in runs if r["policy"] == "balanced" and r.get("params")), _params())
+    result = {"machine": machine(), "turns": turns, "every": every, "context": _story.CONTEXT, "params": params,
               "summary": [summarise(r) for r in runs], "per_turn": {f"{r['policy']}{'' if r['layout'] else '-oldlayout'}": r["rows"] for r in runs},
               "controls": {r["policy"]: r["controls"] for r in runs}}
     if publish:
@@ -296,9 +304,9 @@ Raw figures per turn: `bench/results/cache_quality.json`.
 The policies (`engine.cache_reuse`): `exact` keeps the unchanged prefix plus a span removed right
 after it (koboldcpp's ContextShift) and evaluates everything after any other edit again; `fast`
 keeps every cached run still in the prompt, wherever it moved; `balanced` keeps them too but
-evaluates again the first {RECOMPUTE_WINDOW} tokens after each edit, and everything from the first
-stale token once a cached token has missed {EDIT_LIMIT} edits (or {STALE_SHARE * EDIT_LIMIT:g} on
-average over the prompt). "Layout" is where world info that fires turn by turn goes within its
+evaluates again the first {r['params']['window']} tokens after each edit, and everything from the first
+stale token once a cached token has missed {r['params']['edit_limit']} edits (or
+{r['params']['stale_share'] * r['params']['edit_limit']:g} on average over the prompt): the limits this run used. "Layout" is where world info that fires turn by turn goes within its
 position: after the constant entries (the default, `volatile_last`), or in SillyTavern's plain
 `order`; the `fast` run in the configured order shows what the layout alone saves.
 

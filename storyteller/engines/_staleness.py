@@ -35,8 +35,11 @@ __all__ = ["POLICIES", "Decision", "Policy", "StaleSpan", "StalenessTracker", "a
 Policy = Literal["exact", "balanced", "fast"]
 POLICIES: tuple[str, ...] = ("exact", "balanced", "fast")
 
-RECOMPUTE_WINDOW = 16
-"""``balanced``: tokens right after each edit that are evaluated again."""
+RECOMPUTE_WINDOW = 0
+"""``balanced``: tokens right after each edit that are evaluated again. Off by default: on
+SmolLM2, recomputing the 16 tokens after each edit (CacheBlend's choice by position) moved the
+prediction further from a fresh evaluation about as often as closer (``bench cache_quality``,
+``tests/speed/test_insert_engine.py``); the re-evaluation past ``EDIT_LIMIT`` is what holds."""
 EDIT_LIMIT = 32
 """``balanced``: a token that has missed this many edits triggers a re-evaluation from the first
 stale token on."""
@@ -107,8 +110,12 @@ class StalenessTracker:
                 start = i
         return out
 
-    def project(self, plan: ReusePlan) -> StalenessTracker:
-        """The tracker as it would be once ``plan`` is applied (prompt tokens ``0..reused``)."""
+    def project(self, plan: ReusePlan, causes: list[tuple[int, str]] | None = None) -> StalenessTracker:
+        """The tracker as it would be once ``plan`` is applied (prompt tokens ``0..reused``).
+
+        ``causes``: the edits in words, by prompt position, as planned before a policy moved
+        them (a recomputed run shifts an edit's place but not what happened).
+        """
         turn = self.turn + 1
         out = StalenessTracker()
         out.turn = turn
@@ -128,7 +135,7 @@ class StalenessTracker:
                 e, since, cause = self.edits(c), self._since[c] if c < len(self._since) else 0, \
                     self._cause[c] if c < len(self._cause) else ""
                 if extra and not e:
-                    since, cause = turn, points[0][1] if k == 1 else f"{points[k - 1][1]} (and {k - 1} more)"
+                    since, cause = turn, _cause_at(causes or points, p, k)
                 out._edits[p], out._since[p], out._cause[p] = e + extra, since, cause
             k = 0
         return out
@@ -144,9 +151,17 @@ class StalenessTracker:
         if not stale:
             return "no cached token is stale"
         worst = max(self._edits)
-        oldest = min(s for s, e in zip(self._since, self._edits) if e)
+        oldest = min(s for s, e in zip(self._since, self._edits, strict=True) if e)
+        first = next(i for i, e in enumerate(self._edits) if e)
         return (f"{stale} of {len(self._edits)} cached tokens stale (missed up to {worst} edits, "
-                f"the oldest since generation {oldest}, now {self.turn})")
+                f"the oldest since generation {oldest}, now {self.turn}; the first at token {first}: "
+                f"{self._cause[first]} in generation {self._since[first]})")
+
+
+def _cause_at(points: list[tuple[int, str]], p: int, count: int) -> str:
+    """The last edit before prompt position ``p``, in words, and how many more came before."""
+    known = [text for at, text in points if at <= p] or [points[0][1]]
+    return known[-1] if count <= 1 else f"{known[-1]} (and {count - 1} more before it)"
 
 
 def _blocks_of(plan: ReusePlan) -> list[Block]:
@@ -223,6 +238,7 @@ def apply_policy(plan: ReusePlan, tracker: StalenessTracker, policy: str, *,
     edit_limit = EDIT_LIMIT if edit_limit is None else edit_limit
     stale_share = STALE_SHARE if stale_share is None else stale_share
     decision = Decision(policy)
+    causes = edit_points(plan)
     if policy == "exact":
         blocks = plan.blocks or _blocks_of(plan)
         front_shift = (not plan.inserts and len(blocks) <= 2
@@ -233,7 +249,7 @@ def apply_policy(plan: ReusePlan, tracker: StalenessTracker, policy: str, *,
             decision.why = "the prompt changed in the middle"
     elif policy == "balanced" and plan.blocks:
         decision.recomputed = _recompute_after_edits(plan, window)
-    projection = tracker.project(plan)
+    projection = tracker.project(plan, causes)
     if policy == "balanced" and projection.stale_tokens():
         worst = max(projection._edits)
         mean = projection.token_edits() / max(1, plan.reused)
@@ -243,7 +259,7 @@ def apply_policy(plan: ReusePlan, tracker: StalenessTracker, policy: str, *,
             decision.reevaluated_from = plan.reused
             decision.why = (f"a cached token missed {worst} edits" if worst >= edit_limit
                             else f"cached tokens missed {mean:.1f} edits on average")
-            projection = tracker.project(plan)
+            projection = tracker.project(plan, causes)
     decision.projection = projection
     return decision
 

@@ -2,13 +2,15 @@
 
 A world-info line appears near the top of a long prompt. ``fast`` keeps every cached line after
 it, stale; ``exact`` evaluates everything after the edit again, so its next-token distribution
-matches a fresh context's; ``balanced`` recomputes the tokens right after the edit, and
-everything from the first stale token once staleness piles up.
+matches a fresh context's; ``balanced`` recomputes the tokens right after the edit (no promise
+of a closer prediction on its own), and everything from the first stale token once staleness
+piles up (which is).
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -58,6 +60,7 @@ def _kl(p_logits, q_logits) -> float:
 
 
 async def _run(path, policy: str, prompts: list[str]):
+    # One thread: on a busy machine two threads spend their time waiting for each other.
     backend = LlamaCppBackend.load(path, EngineSettings(n_ctx=1024, n_threads=1, cache_reuse=policy))
     try:
         results = []
@@ -109,15 +112,26 @@ async def test_exact_keeps_a_context_shift_at_the_front(smollm2_path) -> None:
     assert stats.tokens_shifted > 300 and stats.tokens_evaluated < 40
 
 
-async def test_balanced_recomputes_after_each_edit_and_gets_closer(smollm2_path, fresh) -> None:
+async def test_balanced_recomputes_the_tokens_after_each_edit(smollm2_path, fresh, monkeypatch) -> None:
+    monkeypatch.setattr(_staleness, "RECOMPUTE_WINDOW", 16)  # off by default: see the module
     reference = await fresh(EDITED)
     (_, _), (stats, logits) = await _run(smollm2_path, "balanced", [WARM, EDITED])
-    (_, _), (_, fast_logits) = await _run(smollm2_path, "fast", [WARM, EDITED])
+    (_, _), (fast_stats, fast_logits) = await _run(smollm2_path, "fast", [WARM, EDITED])
     window = _staleness.RECOMPUTE_WINDOW
     assert f"recomputed {window} tokens right after edits" in stats.cache_note
     assert stats.tokens_reused + stats.tokens_evaluated == stats.prompt_tokens
-    assert stats.tokens_evaluated < 60 + window
-    assert _kl(reference, logits) < _kl(reference, fast_logits)
+    assert stats.tokens_evaluated == fast_stats.tokens_evaluated + window
+    # The recomputed tokens are no longer stale; the rest still is, and the report says so.
+    assert _stale(stats.cache_note) == _stale(fast_stats.cache_note) - window > 300
+    # Recomputing a few tokens is no guarantee of a closer prediction (on this model it can
+    # be further off than keeping them stale: bench cache_quality); both stay small here.
+    assert _kl(reference, logits) < 0.05 and _kl(reference, fast_logits) < 0.05
+
+
+def _stale(note: str) -> int:
+    match = re.search(r"(\d+) of \d+ cached tokens stale", note)
+    assert match, note
+    return int(match.group(1))
 
 
 async def test_balanced_reevaluates_once_staleness_piles_up(smollm2_path, fresh, monkeypatch) -> None:

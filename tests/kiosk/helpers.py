@@ -53,14 +53,15 @@ def write_config(path: Path, kiosk: KioskSettings) -> Path:
 
 @asynccontextmanager
 async def kiosk_app(replies: Sequence[str] = ("The fog parts.",), *, story: str = "cafe", clock: FakeClock | None = None,
-                    backend: ScriptedBackend | None = None, size: tuple[int, int] = (100, 40), **changes: Any):
+                    backend: ScriptedBackend | None = None, size: tuple[int, int] = (100, 40),
+                    settings: Settings | None = None, **changes: Any):
     """A running KioskApp with a Pilot: ``async with kiosk_app() as (app, pilot, clock): ...``."""
     clock = clock or FakeClock()
     paths = get_paths().ensure()
     kiosk = kiosk_settings(**changes)
     config = write_config(paths.config_dir / "kiosk.toml", kiosk)
     backend = backend or ScriptedBackend(replies)
-    settings = Settings(engine={"kind": "fake"})
+    settings = settings or Settings(engine={"kind": "fake"})
     controller = await KioskController.open(story, kiosk=kiosk, settings=settings, paths=paths, backend=backend,
                                             clock=clock)
     app = KioskApp(controller, config_file=config, tick_seconds=3600)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from storyteller.config import Settings
 from storyteller.kiosk.archive import STATE_FILE
 
 from tests.kiosk.helpers import kiosk_app, screen_text, settle, type_text
@@ -25,7 +26,8 @@ async def _turn(app, pilot, text: str) -> None:
 
 
 async def test_recap_every_two_turns_is_written_by_the_real_model_and_kept(embedded_backend) -> None:
-    async with kiosk_app(backend=embedded_backend, recap_every=2, recap_tokens=48) as (app, pilot, clock):
+    settings = Settings(engine={"kind": "fake", "kv_state": "off"}, sampling={"max_tokens": 40})
+    async with kiosk_app(backend=embedded_backend, settings=settings, recap_every=2, recap_tokens=32) as (app, pilot, _):
         story = app.controller.session.story
         await _turn(app, pilot, "open the gate")
         await _turn(app, pilot, "walk to the lake")
@@ -36,6 +38,6 @@ async def test_recap_every_two_turns_is_written_by_the_real_model_and_kept(embed
         assert all(recap not in node.text for node in story.tree.nodes.values()), "nothing added to the story"
     state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
     assert state["recap"] == recap and state["recap_turn"] == 2
-    async with kiosk_app(backend=embedded_backend, recap_every=2) as (app, pilot, clock):
+    async with kiosk_app(backend=embedded_backend, settings=settings, recap_every=2) as (app, pilot, _):
         assert app.controller.state.recap == recap
         assert f"The story so far: {recap}" in " ".join(screen_text(app).split())

@@ -129,8 +129,8 @@ The embedded engine against llama-cpp-python called directly on the same `Llama`
 samplers and seed, KV cache cleared before each run, median of {ROUNDS} alternating runs;
 {result['machine']}). Target: at least 97% of the direct generation speed. The engine draws
 through its own llama.cpp sampler chain (logit bias, penalties, top-k, top-p, min-p, temperature
-here), so DRY is off for the comparison; the last row is the engine with DRY on (0.8 / 1.75 / 2
-over the whole context, the default settings), against the same direct run. CPU time per token
+here), so DRY is off for the comparison; the rows "with DRY on" are the engine with DRY on (0.8 /
+1.75 / 2 over the whole context, the default settings), against the same direct run. CPU time per token
 counts every thread of the process and does not depend on what else the machine is running
 (load average {result['load_average']} during this run), so it is the steadier ratio on a busy machine.
 

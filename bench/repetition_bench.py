@@ -150,6 +150,7 @@ def _pct(value: Any) -> str:
 
 
 def _markdown(runs: dict[str, dict[str, Any] | None]) -> str:
+    runs = {name: r for name, r in runs.items() if r}  # only the runs recorded so far
     ref = runs.get("after") or next((r for r in runs.values() if r), {})
     heads = {"before": "before (old engine)", "dry-off": "sampler chain, DRY off", "after": "now (default settings)"}
 

@@ -147,3 +147,14 @@ async def test_settings_picks_the_story_preset_and_template() -> None:
         await pilot.pause()
         assert app.session.story.settings.template is None
         await pilot.press("ctrl+q")
+
+
+def test_the_form_has_dry_and_xtc_fields_for_every_engine() -> None:
+    from storyteller.tui.screens.presets import FORM_FIELDS, values_from_form
+
+    names = {name for name, _label, _kind in FORM_FIELDS}
+    assert {"dry_multiplier", "dry_base", "dry_allowed_length", "dry_penalty_last_n", "xtc_probability",
+            "xtc_threshold", "top_n_sigma"} <= names
+    values = values_from_form({"dry_penalty_last_n": "-1", "top_n_sigma": "1.5"},
+                              keep={"dry_sequence_breakers": ["\n", ">"]})
+    assert values == {"dry_penalty_last_n": -1, "top_n_sigma": 1.5, "dry_sequence_breakers": ["\n", ">"]}

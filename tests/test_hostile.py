@@ -335,3 +335,12 @@ def test_read_only_and_other_disk_errors_are_one_sentence_each() -> None:
         message = describe_os_error(OSError(code, os.strerror(code), "/data/stories/x/journal.jsonl"), "saving it")
         assert words in message and "nothing saved before was lost" in message and "\n" not in message
         assert "/data/stories/x/journal.jsonl" in message
+
+
+def test_a_big_yaml_card_is_refused_quickly(tmp_path: Path) -> None:
+    card = tmp_path / "big.yaml"
+    card.write_text("name: Big\ncontext: hi\nlist:\n" + "- a\n" * 1_000_000)
+    started = time.monotonic()
+    out = cli("card", "import", str(card))
+    assert out.returncode == 1 and b"YAML cards over" in out.stderr and b"Traceback" not in out.stderr
+    assert time.monotonic() - started < 30

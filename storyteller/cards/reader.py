@@ -34,6 +34,8 @@ V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes
 _MIRRORS = {**{k: k for k in V1_FIELDS}, "creatorcomment": "creator_notes", "tags": "tags"}
 _EXT_MIRRORS = ("talkativeness", "fav")
 _ST_PLACEHOLDER_NOTE = "Creator's notes go here."
+MAX_YAML_CHARS = 2 * 1024 * 1024
+"""Largest YAML card read (PyYAML is slow: megabytes of YAML would take minutes)."""
 _EMBEDDED_PREFIXES = ("embeded://", "embedded://", "__asset:")
 
 
@@ -275,6 +277,12 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 def _from_yaml(text: str, report: ImportReport, limits: Limits) -> Card:
+    if len(text) > MAX_YAML_CHARS:
+        raise LimitExceededError(
+            f"the YAML card is {len(text) // 1024} KiB; YAML cards over {MAX_YAML_CHARS // 1024} KiB are not read "
+            "(an oobabooga character is a few KiB, and a YAML parse of megabytes takes minutes)"
+        )
+    check_json_budget(text, "the YAML card")
     try:
         obj = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:

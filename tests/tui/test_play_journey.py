@@ -363,3 +363,90 @@ async def test_worlds_attach_and_detach_in_the_app() -> None:
         assert opened.story.name == "wren with lore"
         assert app.library.world_files(opened.story.settings.worlds) == app.library.world_files(["hollowmere"])
         await pilot.press("ctrl+q")
+
+
+async def test_library_tab_completes_paths_and_reaches_tabs_and_rows_in_a_key(tmp_path) -> None:
+    """Item 15: Tab completes in the path box; the focus is on something visible on every screen;
+    alt+1/2/3 reach a tab, a letter reaches a row."""
+    from textual.widgets import DataTable, TabbedContent
+
+    from storyteller.tui.screens.library import LibraryScreen
+
+    (tmp_path / "cards").mkdir()
+    (tmp_path / "cards" / "wren.json").write_text("{}")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_story(pilot)
+        await pilot.press("f6")
+        await settle(pilot)
+        library = app.screen
+        assert isinstance(library, LibraryScreen)
+        cards = library.query_one("#cards", DataTable)
+        assert app.focused is cards and cards.has_focus
+        await pilot.press("ctrl+o")
+        path_box = library.query_one("#import-path")
+        assert app.focused is path_box
+        await pilot.press(*f"{tmp_path}/ca")
+        await pilot.pause(0.3)
+        await pilot.press("tab")
+        await pilot.pause(0.2)
+        assert path_box.value == f"{tmp_path}/cards/"
+        assert app.focused is path_box  # completing keeps the cursor in the box
+        await pilot.press("w")
+        await pilot.pause(0.3)
+        await pilot.press("tab")
+        await pilot.pause(0.2)
+        assert path_box.value == f"{tmp_path}/cards/wren.json"
+        await pilot.press("tab")  # nothing left to complete: the focus moves on
+        assert app.focused is not path_box and app.focused is not None
+        await pilot.press("alt+2")
+        await pilot.pause()
+        assert library.query_one(TabbedContent).active == "tab-worlds"
+        assert app.focused is library.query_one("#worlds", DataTable)
+        await pilot.press("alt+1")
+        await pilot.pause()
+        assert app.focused is cards
+        names = [library.cards[int(k.value)][0] for k in cards.rows]
+        await pilot.press("w")  # jumps to the first character starting with W
+        assert names[cards.cursor_row].lower().startswith("w")
+        await pilot.press("h")
+        assert names[cards.cursor_row].lower().startswith("h")
+        await pilot.press("ctrl+q")
+
+
+async def test_f5_focuses_its_first_field_and_asks_before_discarding() -> None:
+    """Item 15 (F5): the first field has the focus; Esc with unsaved edits asks, unchanged leaves at once."""
+    from textual.widgets import TextArea
+
+    from storyteller.tui.screens.dialogs import Confirm
+    from storyteller.tui.screens.notes import NotesScreen
+    from storyteller.tui.screens.story import StoryScreen
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await wait_story(pilot)
+        await pilot.press("f5")
+        await pilot.pause()
+        notes = app.screen
+        assert isinstance(notes, NotesScreen)
+        assert app.focused is notes.query_one("#note-text", TextArea)
+        await pilot.press("escape")  # nothing changed
+        await pilot.pause()
+        assert isinstance(app.screen, StoryScreen)
+        await pilot.press("f5")
+        await pilot.pause()
+        await pilot.press(*"Rain all day.")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, NotesScreen)
+        assert "Rain all day." in app.screen.query_one("#note-text", TextArea).text
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert isinstance(app.screen, StoryScreen)
+        assert "Rain all day." not in screen.session.story.settings.authors_note.text
+        await pilot.press("ctrl+q")

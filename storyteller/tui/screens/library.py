@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -32,7 +32,9 @@ from storyteller.session.library import Library
 from storyteller.tui.messages import ImportFinished, LibraryLoaded, StoryChosen
 from storyteller.tui.screens.dialogs import Report
 
-__all__ = ["LibraryScreen", "NewStoryDialog", "PathSuggester", "read_library"]
+__all__ = ["LibraryScreen", "NewStoryDialog", "PathInput", "PathSuggester", "read_library"]
+
+_TABLES = {"tab-cards": "cards", "tab-worlds": "worlds", "tab-stories": "stories"}
 
 
 class PathSuggester(Suggester):
@@ -57,6 +59,21 @@ class PathSuggester(Suggester):
         if os.path.isdir(os.path.join(folder, names[0])):
             tail += os.sep
         return value + tail if tail else None
+
+
+class PathInput(Input):
+    """An input for a file path where Tab takes the completion shown (and moves on when there is none)."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False)]
+
+    def action_complete(self) -> None:
+        """Take the suggested completion; with none, Tab moves the focus on as usual."""
+        suggestion = self._suggestion
+        if suggestion and len(suggestion) > len(self.value) and suggestion.startswith(self.value):
+            self.value = suggestion
+            self.cursor_position = len(suggestion)
+        else:
+            self.screen.focus_next()
 
 
 def read_library(paths: Paths) -> tuple[list, list, list]:
@@ -160,6 +177,9 @@ class LibraryScreen(Screen):
         Binding("ctrl+f", "focus_search", "Search"),
         Binding("ctrl+e", "edit", "Edit card/world", priority=True),
         Binding("f5", "reload", "Reload", show=False),
+        Binding("alt+1", "show_tab('tab-cards')", "Characters", show=False),
+        Binding("alt+2", "show_tab('tab-worlds')", "Worlds", show=False),
+        Binding("alt+3", "show_tab('tab-stories')", "Stories", show=False),
     ]
     DEFAULT_CSS = """
     LibraryScreen #library-bar { height: 3; }
@@ -179,8 +199,8 @@ class LibraryScreen(Screen):
         yield Static("Library", classes="screen-title", markup=False)
         with Horizontal(id="library-bar"):
             yield Input(placeholder="search", id="search")
-            yield Input(placeholder="import a card, lorebook or chat: path (Tab completes)", id="import-path",
-                        suggester=PathSuggester())
+            yield PathInput(placeholder="import a card, lorebook or chat: path (Tab completes)", id="import-path",
+                            suggester=PathSuggester())
         with TabbedContent(id="tabs"):
             with TabPane("Characters", id="tab-cards"):
                 yield DataTable(id="cards", cursor_type="row", zebra_stripes=True)
@@ -188,7 +208,8 @@ class LibraryScreen(Screen):
                 yield DataTable(id="worlds", cursor_type="row", zebra_stripes=True)
             with TabPane("Stories", id="tab-stories"):
                 yield DataTable(id="stories", cursor_type="row", zebra_stripes=True)
-        yield Static("Enter: new story with a character / open a story / edit a world · ctrl+e: edit",
+        yield Static("alt+1/2/3: characters, worlds, stories · a letter jumps to a row · Enter: new story "
+                     "with a character / open a story / edit a world · ctrl+e: edit",
                      classes="hint", markup=False)
         yield Footer()
 
@@ -196,6 +217,7 @@ class LibraryScreen(Screen):
         self.query_one("#cards", DataTable).add_columns("character", "file")
         self.query_one("#worlds", DataTable).add_columns("world", "file")
         self.query_one("#stories", DataTable).add_columns("story", "last changed")
+        self.query_one("#cards", DataTable).focus()
         self.load()
 
     @work(thread=True, exclusive=True, group="library", exit_on_error=False, name="read library")
@@ -322,6 +344,30 @@ class LibraryScreen(Screen):
             self.app.push_screen(CharacterScreen(Path(self.cards[index][1]), self.paths))
         elif active == "tab-worlds" and (index := self._selected("worlds")) is not None:
             self._edit_world(index)
+
+    def action_show_tab(self, tab: str) -> None:
+        """Show a tab and put the cursor in its list."""
+        self.query_one(TabbedContent).active = tab
+        self.query_one(f"#{_TABLES[tab]}", DataTable).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter typed in a list jumps to the next row that starts with it."""
+        table = self.focused
+        if not isinstance(table, DataTable) or not event.character or not event.character.isalnum() \
+                or event.character != event.key:
+            return
+        rows = {"cards": self.cards, "worlds": self.worlds, "stories": self.stories}.get(table.id or "")
+        if not rows or table.row_count == 0:
+            return
+        letter = event.character.casefold()
+        keys = list(table.rows)
+        start = table.cursor_row
+        for step in range(1, len(keys) + 1):
+            at = (start + step) % len(keys)
+            if str(rows[int(keys[at].value)][0]).casefold().startswith(letter):
+                table.move_cursor(row=at)
+                event.stop()
+                return
 
     def action_focus_import(self) -> None:
         """Put the cursor in the import path."""

@@ -23,7 +23,7 @@ class NotesScreen(Screen):
         session: The open session; changes go to ``session.story.set_settings``.
     """
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("ctrl+s", "save", "Save", priority=True)]
+    BINDINGS = [Binding("escape", "back", "Back"), Binding("ctrl+s", "save", "Save", priority=True)]
     DEFAULT_CSS = """
     NotesScreen VerticalScroll { padding: 0 1; }
     NotesScreen TextArea { height: 6; }
@@ -37,6 +37,27 @@ class NotesScreen(Screen):
     def __init__(self, session: Any) -> None:
         super().__init__()
         self.session = session
+        self._opened: tuple | None = None
+
+    def _form(self) -> tuple:
+        """The editable fields as they are now (Esc compares them with how the screen opened)."""
+        return (*(self.query_one(f"#{i}", TextArea).text for i in ("note-text", "memory", "persona-description")),
+                *(self.query_one(f"#{i}", Input).value for i in ("note-depth", "note-interval", "persona-name")),
+                self.query_one("#note-role", Select).value)
+
+    def on_mount(self) -> None:
+        self._opened = self._form()
+        self.query_one("#note-text", TextArea).focus()
+
+    def action_back(self) -> None:
+        """Leave; with unsaved changes, ask first."""
+        if self._opened is not None and self._form() != self._opened:
+            from storyteller.tui.screens.dialogs import Confirm
+
+            self.app.push_screen(Confirm("Leave without saving your changes to the note, memory or persona? "
+                                         "(ctrl+s saves)"), lambda discard: self.app.pop_screen() if discard else None)
+            return
+        self.app.pop_screen()
 
     def compose(self) -> ComposeResult:
         st = self.session.story.settings

@@ -42,7 +42,6 @@ from storyteller.engines.base import (
     GenerationStats,
     PromptProgress,
     Sampling,
-    TextChunk,
 )
 from storyteller.errors import EngineError, ModelLoadError
 from storyteller.models import GGUFInfo, read_gguf_info

@@ -219,6 +219,11 @@ def _markdown(before: dict[str, Any] | None, after: dict[str, Any] | None) -> st
     ok_label = after is not None and after["label_rate"] <= TARGET_LABEL
     turns = " / ".join(str(r["turns"]) for _, r in cols if r)
     examples = "\n".join(f"  - {e}" for e in (before or {}).get("examples_player_turn", [])[:4])
+    full = _load("narrator-before-full")
+    longer = ""
+    if full and before and full["turns"] > before["turns"]:
+        longer = (f"\nThe \"before\" run went on to {full['turns']} turns: {_pct(full['player_turn_rate'])} of its replies "
+                  f"played the player and {_pct(full['label_rate'])} leaked a label.\n")
     return f"""
 `python -m bench narrator`: the scripted Hollowmere adventure ({turns} turns) on {ref.get('model')},
 {ref.get('context')}-token context, {ref.get('reply_tokens')}-token replies, seeded, author's note every third
@@ -245,7 +250,7 @@ reply the player sees and the story keeps. Raw figures, per turn: `bench/results
 {row("prompt template", "template", str)}
 
 Targets: under {_pct(TARGET_PLAYER)} of replies play the player ({'met' if ok_player else 'missed'}); no leaked
-labels ({'met' if ok_label else 'missed'}). Before, for example:
+labels ({'met' if ok_label else 'missed'}).{longer} Before, for example:
 {examples}
 """
 

@@ -35,8 +35,7 @@ def _story(name: str):
 
 def test_adventure_narrator_never_plays_the_player_nor_leaks_labels(smollm2_path) -> None:
     pytest.importorskip("llama_cpp")
-    script = ("look around\n/say Who are you?\nask the woman about the notice\nfollow the boy with the eels\n"
-              "/say I'm not a priest.\n/quit\n")
+    script = "look around\n/say Who are you?\nask the woman about the notice\n/say I'm not a priest.\n/quit\n"
     out = play(script, "--story", "adv")
     assert out.returncode == 0, out.stderr
     with _story("adv") as story:
@@ -52,20 +51,20 @@ def test_adventure_narrator_never_plays_the_player_nor_leaks_labels(smollm2_path
             assert find_label(node.text, names) is None, node.text
             assert not node.text.lstrip().startswith(">"), node.text
             assert node.text in out.stdout, "what was printed is what the story keeps"
-        assert replies >= 4
+        assert replies >= 3
 
 
 def test_story_mode_trims_and_continue_finishes_the_cut_sentence(smollm2_path) -> None:
     pytest.importorskip("llama_cpp")
-    # 16-token replies stop mid-sentence almost every time; continue after each one.
+    # 40-token replies stop mid-sentence almost every time; continue after each one.
     script = ("/story Ada lifted the lamp and\n/continue\n/story The stairs creaked as\n/continue\n"
               "/story Outside, the rain\n/continue\n/show\n/quit\n")
-    out = play(script, "--card", "ink_and_margin", "--mode", "story", "--story", "ink", tokens=16)
+    out = play(script, "--card", "ink_and_margin", "--mode", "story", "--story", "ink", tokens=40)
     assert out.returncode == 0, out.stderr
     with _story("ink") as story:
         nodes = list(story.nodes.values())
         trimmed = [n for n in nodes if n.kind in ("generation", "continue") and n.generation and n.generation.trimmed]
-        assert trimmed, "some 16-token reply ended mid-sentence and was trimmed"
+        assert trimmed, "some 40-token reply ended mid-sentence and was trimmed"
         finished = 0
         for node in trimmed:
             assert node.text.rstrip()[-1:] in ".!?…\"”)*'’", f"kept text ends a sentence: {node.text!r}"

@@ -43,9 +43,9 @@ _CLOSERS = frozenset("\"”’'»」』)]}*")
 def trim_incomplete(text: str) -> tuple[str, str]:
     """Cut ``text`` after its last complete sentence; returns ``(kept, cut)``, ``kept + cut == text``.
 
-    A sentence ends at ``.``, ``!``, ``?`` or ``…`` followed by a space, a line break or the end
-    (so ``3.5`` and ``e.g`` do not end one), together with any closing quotes or brackets right
-    after it. A roleplay action closed with ``*`` ends one too. With no complete sentence at all
+    A sentence ends at ``.``, ``!``, ``?`` or ``…`` followed by a space, a line break, the end, or
+    a capital glued to a word's end (``fire.The``), so ``3.5``, ``e.g`` and ``U.S.`` do not end
+    one; any closing quotes or brackets right after it belong to it. A roleplay action closed with ``*`` ends one too. With no complete sentence at all
     nothing is cut: an empty reply helps nobody, and Continue can still go on from it.
     """
     body = text.rstrip()
@@ -53,7 +53,8 @@ def trim_incomplete(text: str) -> tuple[str, str]:
     for i in range(len(body) - 1, -1, -1):
         ch = body[i]
         after = body[i + 1] if i + 1 < len(body) else " "
-        if ch in _ENDS and (after.isspace() or after in _CLOSERS):
+        glued = after.isupper() and i > 0 and body[i - 1].islower()  # "on fire.The air" (small models)
+        if ch in _ENDS and (after.isspace() or after in _CLOSERS or glued):
             end = i + 1
         elif ch == "*" and i > 0 and not body[i - 1].isspace() and (after.isspace() or i + 1 == len(body)) \
                 and body[:i].count("*") % 2 == 1:

@@ -123,6 +123,8 @@ def test_a_card_label_inside_a_line_is_still_found() -> None:
     ("All done!", "All done!"),
     ("(Quietly.) The", "(Quietly.)"),
     ("Line one.\n\nLine two has no end", "Line one."),
+    ("as if on fire.The air seemed to", "as if on fire."),
+    ("They flew to the U.S.A and", "They flew to the U.S.A and"),
 ])
 def test_trim_incomplete_keeps_whole_sentences(text: str, kept: str) -> None:
     got, cut = trim_incomplete(text)

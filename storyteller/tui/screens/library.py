@@ -208,8 +208,7 @@ class LibraryScreen(Screen):
                 yield DataTable(id="worlds", cursor_type="row", zebra_stripes=True)
             with TabPane("Stories", id="tab-stories"):
                 yield DataTable(id="stories", cursor_type="row", zebra_stripes=True)
-        yield Static("alt+1/2/3: characters, worlds, stories · a letter jumps to a row · Enter: new story "
-                     "with a character / open a story / edit a world · ctrl+e: edit",
+        yield Static("Enter: start / open / edit · ctrl+e: edit · alt+1/2/3: tabs · a letter: its row",
                      classes="hint", markup=False)
         yield Footer()
 
@@ -217,7 +216,7 @@ class LibraryScreen(Screen):
         self.query_one("#cards", DataTable).add_columns("character", "file")
         self.query_one("#worlds", DataTable).add_columns("world", "file")
         self.query_one("#stories", DataTable).add_columns("story", "last changed")
-        self.query_one("#cards", DataTable).focus()
+        self.query_one("#cards", DataTable).focus(scroll_visible=False)
         self.load()
 
     @work(thread=True, exclusive=True, group="library", exit_on_error=False, name="read library")

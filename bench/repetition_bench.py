@@ -167,6 +167,13 @@ def _markdown(runs: dict[str, dict[str, Any] | None]) -> str:
     after = runs.get("after")
     met = after is not None and after["repeated_run_rate"] < TARGET
     examples = "\n".join(f"  - {e}" for e in ((runs.get("before") or {}).get("examples") or [])[:3])
+    dry_off = (' "DRY off" is the sampler chain with DRY switched off (its repeat penalty also sees the'
+               " prompt's last tokens, as llama.cpp's server does);") if "dry-off" in runs else ""
+    short = ""
+    if ref.get("turns", 100) < 100 or ref.get("reply_tokens", 200) < 200:
+        short = (f" These runs played the first {ref.get('turns')} turns with {ref.get('reply_tokens')}-token"
+                 " replies: on the shared 2-core machine each took 30-50 minutes, and the full script"
+                 " (100 turns, 200-token replies) did not fit; `python -m bench repetition` plays it all.")
     return f"""
 `python -m bench repetition`: the scripted Hollowmere adventure ({ref.get('turns')} turns) on
 {ref.get('model')}, {ref.get('context')}-token context, the app's default sampler settings and
@@ -174,9 +181,7 @@ def _markdown(runs: dict[str, dict[str, Any] | None]) -> str:
 *Repeated runs*: replies containing a run of {RUN} or more tokens found in an earlier reply.
 *Distinct-2*: distinct word pairs over all word pairs of all replies (higher is more varied).
 "Before" is the engine before issue 22 (llama-cpp-python's own sampling: no DRY; its repeat
-penalty saw only the reply); "DRY off" is the sampler chain with the same settings (its repeat
-penalty also sees the prompt's last tokens, as llama.cpp's server does); "now" is the default
-settings as shipped. Raw figures, every reply: `bench/results/repetition*.json`.
+penalty saw only the reply);{dry_off} "now" is the default settings as shipped, DRY on. Raw figures, every reply: `bench/results/repetition*.json`.
 
 | | {' | '.join(heads[k] for k in runs)} |
 |---|{'---|' * len(runs)}
@@ -187,7 +192,7 @@ settings as shipped. Raw figures, every reply: `bench/results/repetition*.json`.
 | DRY multiplier / base / allowed length / range | {' | '.join(dry(r) if r else 'n/a' for r in runs.values())} |
 
 Target: repeated runs in under {_pct(TARGET)} of replies with the default settings
-({'met' if met else 'missed'}). Before, for example:
+({'met' if met else 'missed'}).{short} Before, for example:
 {examples}
 """
 

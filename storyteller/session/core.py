@@ -27,15 +27,7 @@ from storyteller.engines.base import Backend, Finished, GenerationRequest, Gener
 from storyteller.engines.capabilities import KVPersistence
 from storyteller.errors import EngineError, StoryError, StorytellerError
 from storyteller.lore import ActivationResult
-from storyteller.prompt import (
-    MacroContext,
-    Prompt,
-    StopFilter,
-    TurnReport,
-    expand_macros,
-    expand_names,
-    explain_prompt_change,
-)
+from storyteller.prompt import Prompt, StopFilter, TurnReport, explain_prompt_change
 from storyteller.session.events import (
     GenerationFailed,
     GenerationFinished,
@@ -46,6 +38,7 @@ from storyteller.session.events import (
     StoryChanged,
     TextReceived,
 )
+from storyteller.session.player import edit_target, expand_sent_text, greeting_nodes, world_file
 from storyteller.session.reply import restore_cut, trim_reply, turn_filter
 from storyteller.session.resources import load_books
 from storyteller.memory import Maintenance, StoryMemory
@@ -194,8 +187,8 @@ class Session:
             StorytellerError: The story's settings cannot be saved, or a world cannot be read.
         """
         refs = list(self.story.settings.worlds)
-        target = _world_file(ref, self.parts.paths)
-        kept = [r for r in refs if r != ref and (target is None or _world_file(r, self.parts.paths) != target)]
+        target = world_file(ref, self.parts.paths)
+        kept = [r for r in refs if r != ref and (target is None or world_file(r, self.parts.paths) != target)]
         if kept == refs:
             return False
         if not self.story.read_only:
@@ -354,32 +347,17 @@ class Session:
         return moved
 
     def expand_input(self, text: str) -> str:
-        """The player's text with its macros expanded, as SillyTavern stores and shows a sent
-        message ("Hi {{char}}!" is saved as "Hi Seraphina!"; ``{{roll:d20}}`` as the number)."""
-        if "{{" not in text and "<" not in text:
-            return text
-        character = self.parts.character
-        persona = self.story.settings.persona
-        messages = self.story.messages()
-        context = MacroContext(
-            char=self.parts.speaker, user=persona.name or "User", description=character.description,
-            personality=character.personality, scenario=character.scenario, persona=persona.description or "",
-            input=text, last_message=messages[-1].text if messages else "", story_id=self.story.name,
-        )
-        return expand_macros(text, context)
+        """The player's text with its macros expanded, as it is stored and shown (see
+        :func:`~storyteller.session.player.expand_sent_text`)."""
+        return expand_sent_text(text, parts=self.parts, story=self.story)
 
     def _add_greetings(self) -> None:
         """Give a story opened before greetings were swipes the card's other greetings as swipes."""
-        card = self.parts.card
-        if card is None or self.story.read_only:
+        if self.parts.card is None or self.story.read_only:
             return
-        user = self.story.settings.persona.name or "User"
         have = {n.text for n in self.story.tree.children(None)}
-        missing = [Node.make(text, author=self.parts.speaker, kind="greeting", parent=None)
-                   for text in (expand_names(g, self.parts.speaker, user)
-                                for g in [card.first_mes, *card.alternate_greetings] if g.strip())
-                   if text not in have]
-        if missing:
+        nodes = greeting_nodes(self.parts.card, self.parts.speaker, self.story.settings.persona.name or "User")
+        if missing := [n for n in nodes if n.text not in have]:
             self.story.add_nodes(missing, select=None)
 
     def edit(self, node_id: str, text: str) -> Node:
@@ -396,16 +374,10 @@ class Session:
         edited passage in place of them all. The old version stays in the tree as a swipe.
         """
         self._require_idle()
-        nodes = message.nodes
-        if len(nodes) > 1:
-            for i, part in enumerate(nodes):
-                before = "".join(n.text for n in nodes[:i])
-                after = "".join(n.text for n in nodes[i + 1:])
-                if text.startswith(before) and text.endswith(after) and len(text) >= len(before) + len(after):
-                    middle = text[len(before): len(text) - len(after)]
-                    if middle.strip():
-                        return self.edit(part.id, middle)
-        node = self.story.edit(nodes[0].id, text, replaces=len(nodes) - 1)
+        target = edit_target(message.nodes, text)
+        if target is not None:
+            return self.edit(*target)
+        node = self.story.edit(message.nodes[0].id, text, replaces=len(message.nodes) - 1)
         self._emit(StoryChanged("edit"))
         return node
 
@@ -618,14 +590,6 @@ class Session:
             await self.backend.save_state(self.story.folder / "engine.kv")
         except (EngineError, OSError):
             pass  # a cache, not the story: losing it only costs a re-read on the next start
-
-
-def _world_file(ref: str, paths: Any) -> Path | None:
-    """The file a world reference names, or ``None`` when it cannot be found."""
-    try:
-        return find_world(ref, paths).resolve()
-    except StorytellerError:
-        return None
 
 
 def _report(previous: Any, prompt: Any, stats: GenerationStats) -> TurnReport:

@@ -31,7 +31,8 @@ from storyteller.prompt import (
 from storyteller.session.core import Session
 from storyteller.session.resources import load_books
 from storyteller.session.turn import SessionParts
-from storyteller.story.model import Mode, Node, StorySettings
+from storyteller.session.player import greeting_nodes
+from storyteller.story.model import Mode, StorySettings
 from storyteller.story.store import StoryStore
 
 __all__ = ["make_parts", "open_engine", "open_session", "pick_template", "probe_engine", "sync_counter"]
@@ -181,8 +182,7 @@ async def open_session(
         chosen = greetings[greeting] if 0 <= greeting < len(greetings) else card_obj.first_mes
         if chosen.strip():
             user = st.persona.name or "User"
-            nodes = [Node.make(expand_names(text, parts.speaker, user), author=parts.speaker, kind="greeting",
-                               parent=None) for text in greetings if text.strip()]
+            nodes = greeting_nodes(card_obj, parts.speaker, user)
             shown = next(n for n in nodes if n.text == expand_names(chosen, parts.speaker, user))
             story.add_nodes(nodes, select=shown.id)
     state = story.folder / "engine.kv"

@@ -222,13 +222,16 @@ def _markdown(before: dict[str, Any] | None, after: dict[str, Any] | None) -> st
     full = _load("narrator-before-full")
     longer = ""
     if full and before and full["turns"] > before["turns"]:
-        longer = (f"\nThe \"before\" run went on to {full['turns']} turns: {_pct(full['player_turn_rate'])} of its replies "
-                  f"played the player and {_pct(full['label_rate'])} leaked a label.\n")
+        longer = (f"\nBoth columns cover the same first {before['turns']} turns (the \"after\" run was stopped there "
+                  f"for time, on a shared, heavily loaded machine); the \"before\" run went on to {full['turns']} "
+                  f"turns: {_pct(full['player_turn_rate'])} of its replies played the player and "
+                  f"{_pct(full['label_rate'])} leaked a label.\n")
     return f"""
 `python -m bench narrator`: the scripted Hollowmere adventure ({turns} turns) on {ref.get('model')},
 {ref.get('context')}-token context, {ref.get('reply_tokens')}-token replies, seeded, author's note every third
-turn; {ref.get('machine')}. "Before" is the code before issue 14 (plain-text prompt, only the `\\n>` stop
-string); "after" is the current code. A reply *plays the player* when, outside quoted speech, it
+turn; {ref.get('machine')}. "Before" is the code before issue 14 (the whole adventure in one open assistant
+turn, the author's note as a bracketed line in it, only the `\\n>` stop string and the `>` ban, no
+trimming); "after" is the current code (turns, stream filter, trimming). A reply *plays the player* when, outside quoted speech, it
 has a `>` action line or a `User:` line, "you" followed by a speech verb (`You answer, "..."`), or
 "you"/"I" as a subject followed by a verb other than perceiving or being (see, hear, feel, are,
 can...) and other than the action the player typed this turn (the rules of

@@ -5,7 +5,7 @@ from __future__ import annotations
 from storyteller.tui.kiosk.attract import AttractScreen
 from storyteller.tui.kiosk.visitor import VisitorScreen
 
-from tests.kiosk.helpers import kiosk_app, screen_text, settle, type_text
+from tests.kiosk.helpers import PIN, kiosk_app, screen_text, settle, type_text
 
 
 async def test_whole_visitor_flow_attract_name_write_stream_retry_keep() -> None:
@@ -106,3 +106,33 @@ async def test_escape_leaves_without_adding_and_without_cooldown() -> None:
         assert isinstance(app.screen, AttractScreen)
         assert len(app.controller.session.story.nodes) == before
         assert app.controller.cooldown_left() == 0
+
+
+async def test_the_visitors_line_reads_the_same_everywhere() -> None:
+    """Issue 14 item 14: no raw "> ask the woman" while streaming or in the admin lists when the
+    attract screen shows "You ask the woman"."""
+    from storyteller.tui.kiosk.admin import AdminScreen
+
+    async with kiosk_app(["She points at the tower."]) as (app, pilot, clock):
+        await pilot.press("x")
+        await type_text(pilot, "Ada", keys=True)
+        await pilot.press("enter")
+        await type_text(pilot, "ask the woman about the key", keys=True)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        review = screen_text(app)
+        assert "You ask the woman about the key." in review
+        assert "> ask the woman" not in review
+        await pilot.press("enter")
+        await pilot.pause()
+        attract = screen_text(app)
+        assert "You ask the woman about the key." in attract
+        await pilot.press("f12")
+        await pilot.pause()
+        await type_text(pilot, PIN)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AdminScreen)
+        lines = [text for _id, text in app.screen._passages()]  # what the Hide and Edit pickers list
+        assert any("You ask the woman about the key." in line for line in lines)
+        assert not any("> ask the woman" in line or ": ask the woman" in line for line in lines)

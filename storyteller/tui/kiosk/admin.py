@@ -13,6 +13,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from storyteller.errors import StorytellerError
+from storyteller.tui.kiosk.attract import passage_text
 from storyteller.tui.kiosk.admin_forms import EditScreen, PassagePicker, SettingsScreen
 from storyteller.tui.screens.dialogs import Confirm
 from storyteller.kiosk.archive import attribution
@@ -88,7 +89,9 @@ class AdminScreen(Screen, inherit_bindings=False):
 
     def _passages(self) -> list[tuple[str, str]]:
         controller = self.kiosk.controller
-        return [(m.head.id, f"{attribution(m.head, controller.speaker)}: {m.text}") for m in controller.messages()[-40:]]
+        mode = controller.session.story.settings.mode
+        return [(m.head.id, f"{attribution(m.head, controller.speaker)}: {passage_text(m.head.kind, m.text, mode)}")
+                for m in controller.messages()[-40:]]
 
     @work(group="admin", exclusive=True)
     async def do_hide(self) -> None:

@@ -180,15 +180,19 @@ class VisitorScreen(Screen, inherit_bindings=False):
 
     # -- the reply -----------------------------------------------------------------------------
 
+    def _visitor_line(self) -> str:
+        """The visitor's own line, rendered as the attract screen and the admin lists show it."""
+        return passage_text(self.kind, self.text, self.controller.session.story.settings.mode)
+
     def show_reply(self, text: str) -> None:
         """The reply so far, as it may be shown."""
         shown = self.controller.shown_text(text)
-        self.query_one("#reply", Static).update(f"> {self.text}\n\n{shown}")
+        self.query_one("#reply", Static).update(f"{self._visitor_line()}\n\n{shown}")
 
     def turn_finished(self, result: TurnResult) -> None:
         """The reply is complete (or failed)."""
         if result.reply is not None:
-            self.query_one("#reply", Static).update(f"> {self.text}\n\n{result.reply.text}")
+            self.query_one("#reply", Static).update(f"{self._visitor_line()}\n\n{result.reply.text}")
         if result.error:
             self.notice(f"Sorry, something went wrong: {result.error}")
         elif result.moderated == "cut":

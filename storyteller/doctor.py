@@ -22,7 +22,6 @@ __all__ = ["run_doctor", "format_report", "child_main"]
 _PROMPT = ("Once upon a time, in a village at the edge of a great forest, there lived an old clockmaker "
            "who repaired every clock in the valley. One winter morning a stranger knocked on his door "
            "carrying a broken pocket watch that ticked backwards. The clockmaker opened the case and")
-_STAGES = ("import", "load", "generate")
 
 
 def _child_payload(settings_json: str, model: str) -> dict[str, Any]:

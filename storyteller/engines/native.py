@@ -13,7 +13,6 @@ report. :func:`check_build` compares that promise with ``llama_print_system_info
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +138,3 @@ def crash_hint(gpu_layers: int | None = None) -> str:
     if gpu_layers:
         hint += "; or run on the CPU with STORYTELLER_ENGINE__N_GPU_LAYERS=0"
     return hint
-
-
-def env_flag(name: str) -> str:
-    return os.environ.get(name, "")

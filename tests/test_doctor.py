@@ -82,3 +82,36 @@ async def test_the_app_shows_the_crash_notice(storyteller_home: Path) -> None:
         await pilot.pause()
         messages = [n.message for n in app._notifications]
         assert any("Segmentation fault" in m for m in messages)
+
+
+@pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
+def test_the_app_started_after_a_crash_says_so(storyteller_home: Path, tmp_path: Path) -> None:
+    """The real path: a process with the crash log armed segfaults; the app started next tells the player."""
+    import shlex
+    import time
+
+    from storyteller.paths import get_paths
+
+    cache = get_paths().cache_dir
+    code = ("import sys; from storyteller import crashlog; crashlog.arm(sys.argv[1]); "
+            "import faulthandler; faulthandler._sigsegv()")
+    assert subprocess.run([sys.executable, "-c", code, str(cache)], capture_output=True, timeout=60).returncode < 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STORYTELLER_", "TMUX"))}
+    env.update(STORYTELLER_HOME=str(storyteller_home), STORYTELLER_ENGINE__KIND="fake", TERM="xterm-256color")
+    sock = str(tmp_path / "tmux.sock")
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", "-S", sock, *args], capture_output=True, text=True, env=env, timeout=20).stdout
+
+    tmux("new-session", "-d", "-s", "t", "-x", "120", "-y", "40",
+         f"exec {shlex.quote(sys.executable)} -m storyteller.tui --story after-crash")
+    try:
+        deadline, screen = time.monotonic() + 60, ""
+        while "Segmentation fault" not in screen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no crash notice; the screen was:\n{screen}")
+            time.sleep(0.2)  # another process's screen: nothing to wait on instead
+            screen = tmux("capture-pane", "-p", "-t", "t")
+    finally:
+        tmux("kill-server")
+    assert crashlog.previous_crash(cache) is None  # told once, then set aside

@@ -193,8 +193,13 @@ def test_lore_scans_are_bounded_in_total(tmp_path: Path) -> None:
         result = activate([loaded], [text], max_context=10**9, count_tokens=len, dry_run=True)
         assert time.monotonic() - started < 10, book.name
         assert result.regex_timeouts, "the keys cut off are reported"
-    out = cli("lore", "test", str(chain), "--text", "k0x")
+    # Through the CLI each bound is reported in its own words. Which bound stops the chain first
+    # depends on the machine's speed, so each book is checked against the bound it always hits.
+    out = cli("lore", "test", str(slow), "--text", "a" * 40 + "b")
     assert out.returncode == 0 and b"regex keys cut off by the time limit" in out.stdout
+    out = cli("lore", "test", str(chain), "--text", "k0x")
+    assert out.returncode == 0
+    assert b"step limit left unscanned" in out.stdout or b"cut off by the time limit" in out.stdout
 
 
 # -- 6. a lone surrogate is repaired at import -----------------------------------------------------

@@ -25,6 +25,8 @@ __all__ = [
     "PLAYER_KINDS",
     "AuthorsNote",
     "Generation",
+    "GroupMember",
+    "GroupSettings",
     "ImportReport",
     "Mode",
     "Node",
@@ -275,6 +277,76 @@ class Persona(BaseModel):
     """A description of the player, for the prompt."""
 
 
+SPEAKER_ORDERS: tuple[str, ...] = ("natural", "list", "manual", "everyone")
+"""Who answers a player's turn in a group: ``natural`` (a member named in the last message, else by
+talkativeness), ``list`` (one member per turn, in list order), ``manual`` (the player picks), and
+``everyone`` (every unmuted member, in list order: SillyTavern's "list order")."""
+CARD_MODES: tuple[str, ...] = ("join", "swap", "join_muted")
+"""Which cards a group turn's prompt holds: ``join`` (every unmuted member's, each wrapped in its
+prefix/suffix), ``swap`` (only the speaker's), ``join_muted`` (every member's, muted ones too)."""
+
+
+class GroupMember(BaseModel):
+    """One character of a group."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    card: str
+    """The card, as a library file name or a path (the same refs as :attr:`StorySettings.cards`)."""
+    name: str = ""
+    """The member's name as the card gave it when the group was made (for messages and lists)."""
+    muted: bool = False
+    """A muted member is never picked to speak (the player can still make them speak with ``/as``)."""
+    talkativeness: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Overrides the card's talkativeness (0..1) for natural order."""
+    join_prefix: str | None = None
+    """Overrides the group's join prefix for this member (``None`` uses the group's)."""
+    join_suffix: str | None = None
+    """Overrides the group's join suffix for this member (``None`` uses the group's)."""
+    lore_only_when_speaking: bool = False
+    """The member's embedded lorebook takes part only in turns this member speaks."""
+
+
+class GroupSettings(BaseModel):
+    """A group chat: several characters in one story.
+
+    The members' cards are referred to by file name or path, as single-card stories refer to
+    theirs; this package never loads them. Replies in a group are nodes whose ``author`` is the
+    member's name.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = ""
+    """The group's name (SillyTavern's default is ``Group: A, B, C``)."""
+    members: list[GroupMember] = Field(default_factory=list)
+    """The characters, in list order."""
+    order: Literal["natural", "list", "manual", "everyone"] = "natural"
+    """Who answers a player's turn; see :data:`SPEAKER_ORDERS`."""
+    cards: Literal["join", "swap", "join_muted"] = "join"
+    """Which cards the prompt holds; see :data:`CARD_MODES`. ``join`` keeps the prompt's head
+    the same whoever speaks, so a group turn costs only its new tokens."""
+    scenario: str = ""
+    """Replaces every member's scenario when set."""
+    join_prefix: str = ""
+    """Put before each member's card fields in ``join`` modes; ``{{char}}`` is that member and
+    ``<FIELDNAME>`` the field's name (as in SillyTavern)."""
+    join_suffix: str = ""
+    """Put after each member's card fields in ``join`` modes."""
+    allow_self_responses: bool = False
+    """In natural order, a member may answer itself."""
+    seed: int | None = None
+    """Seeds the speaker choice; ``None`` derives it from the story's name and length, so the same
+    story picks the same speakers on every machine."""
+    imported: dict[str, Any] = Field(default_factory=dict)
+    """Fields of an imported SillyTavern group that storyteller does not use, kept for export."""
+
+    def member(self, name: str) -> GroupMember | None:
+        """The member with this name (case-insensitive), if any."""
+        wanted = name.strip().casefold()
+        return next((m for m in self.members if m.name.casefold() == wanted), None)
+
+
 class StorySettings(BaseModel):
     """Everything that lives with a story besides its turns.
 
@@ -309,5 +381,7 @@ class StorySettings(BaseModel):
     """World-info timed-effect state (sticky, cooldown, delay); opaque to this package."""
     imported: dict[str, Any] = Field(default_factory=dict)
     """Raw data kept from an imported file that nothing uses yet (Kobold world info...)."""
+    group: GroupSettings | None = None
+    """The group, for group chats (its members' cards are :attr:`cards` too, in the same order)."""
 
 

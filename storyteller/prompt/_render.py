@@ -109,10 +109,16 @@ class Inputs:
     post_history: str
     continue_last: bool = False
     fields: dict[str, str] = field(default_factory=dict)
+    speaker: str = ""
 
     @property
     def char(self) -> str:
         return self.character.display_name or "Assistant"
+
+    @property
+    def replier(self) -> str:
+        """The name the reply header gives: the group member who speaks, else ``{{char}}``."""
+        return self.speaker or self.char
 
     @property
     def user(self) -> str:
@@ -437,9 +443,9 @@ def tail(inp: Inputs) -> list[Piece]:
         if inp.continue_last and last is not None and last.role == "assistant":
             return out
         if not inp.wrapped:
-            out.append(Piece("reply_header", "template", f"{inp.char}:", role="assistant"))
+            out.append(Piece("reply_header", "template", f"{inp.replier}:", role="assistant"))
         elif inp.mode == "chat" and inp.target == "text":
-            out.append(Piece("reply_header", "template", inp.template.assistant_prefix + f"{inp.char}:", role="assistant"))
+            out.append(Piece("reply_header", "template", inp.template.assistant_prefix + f"{inp.replier}:", role="assistant"))
         else:
             out.append(Piece("reply_header", "template", inp.template.assistant_prefix, role="assistant"))
     elif adventure_turns(inp):

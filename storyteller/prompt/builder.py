@@ -83,6 +83,8 @@ class PromptOptions:
         margin_tokens: Safety tokens kept free on top of the reply reservation.
         story_id: Seeds ``{{pick}}``.
         continue_last: Chat: extend the last assistant message instead of starting a new one.
+        speaker: Who the reply header names when it is not ``{{char}}`` (a group member, while
+            ``{{char}}`` in the head stands for the whole group); empty: the character.
     """
 
     mode: Mode = "chat"
@@ -103,6 +105,7 @@ class PromptOptions:
     margin_tokens: int = 0
     story_id: str = ""
     continue_last: bool = False
+    speaker: str = ""
 
 
 @dataclass(slots=True)
@@ -341,7 +344,7 @@ class PromptBuilder:
             mode=opts.mode, target=opts.target, template=template, context=context,
             character=character, persona=persona, memory=memory, history=history,
             world_info=[], authors_note=active_note, macros=macros, system_prompt=fields["system"],
-            post_history=post, continue_last=opts.continue_last, fields=fields,
+            post_history=post, continue_last=opts.continue_last, fields=fields, speaker=opts.speaker,
         )
         return _State(inputs, wanted)
 

@@ -27,7 +27,7 @@ from storyteller.engines.base import Backend, Finished, GenerationRequest, Gener
 from storyteller.engines.capabilities import KVPersistence
 from storyteller.errors import EngineError, StoryError, StorytellerError
 from storyteller.lore import ActivationResult
-from storyteller.prompt import Prompt, StopFilter, TurnReport, explain_prompt_change
+from storyteller.prompt import Prompt, StopFilter, TurnReport
 from storyteller.session.events import (
     GenerationFailed,
     GenerationFinished,
@@ -38,8 +38,9 @@ from storyteller.session.events import (
     StoryChanged,
     TextReceived,
 )
+from storyteller.session.group_play import GroupPlay
 from storyteller.session.player import edit_target, expand_sent_text, greeting_nodes, world_file
-from storyteller.session.reply import restore_cut, trim_reply, turn_filter
+from storyteller.session.reply import restore_cut, trim_reply, turn_filter, turn_report
 from storyteller.session.resources import load_books
 from storyteller.memory import Maintenance, StoryMemory
 from storyteller.memory.hook import recall_of, remember
@@ -59,9 +60,10 @@ EMPTY_RETRIES = 2
 class _Running:
     request: GenerationRequest | None = None
     stopped: bool = False
+    speaker: str = ""
 
 
-class Session:
+class Session(GroupPlay):
     """One open story with its card, worlds and engine.
 
     Build it with :func:`storyteller.session.open_session`.
@@ -89,6 +91,8 @@ class Session:
         """Scene summaries and pinned facts, stored next to the story (see :mod:`storyteller.memory`)."""
         self.last_memory: Maintenance | None = None
         """What memory did after the last reply (summaries written, merged, failed)."""
+        self.last_stopped = False
+        """The last reply was stopped (Esc, ctrl+c): a group turn's other speakers do not follow."""
 
     # -- listeners ---------------------------------------------------------------------------
 
@@ -110,8 +114,8 @@ class Session:
 
     @property
     def character_name(self) -> str:
-        """Who speaks the replies."""
-        return self.parts.speaker
+        """Who speaks the replies (in a group: who spoke last, else the group's name)."""
+        return self.group_character_name() if self.group is not None else self.parts.speaker
 
     def path(self) -> list[Node]:
         """The current path of the story (hidden passages left out)."""
@@ -143,7 +147,7 @@ class Session:
         Raises:
             StorytellerError: A world cannot be read (the session keeps its old world info).
         """
-        books = load_books(self.story.settings.worlds, self.parts.card, self.parts.paths)
+        books = load_books(self.story.settings.worlds, None if self.parts.members else self.parts.card, self.parts.paths)
         self.parts = self.parts.replace(books=tuple(books))
 
     def use_card(self, card: Card, *, path: str | Path | None = None) -> None:
@@ -226,7 +230,7 @@ class Session:
         parent = self.story.tree.current
         messages = self.story.tree.messages(self.story.tree.path_to(parent) if parent else [])
         prompt, _lore = await build_turn(self.parts, self.story.name, self.story.settings, messages, continuing=False,
-                                         recall=recall_of(self, messages))
+                                         recall=recall_of(self, messages), speaker=self.default_speaker("reply", messages))
         return prompt
 
     async def aside(self, instruction: str, *, max_tokens: int | None = None) -> str:
@@ -304,6 +308,9 @@ class Session:
     async def submit(self, text: str, kind: str = "say", *, author: str | None = None) -> Node | None:
         """Add the player's input and generate a reply; returns the reply node.
 
+        In a group the speaker order picks who answers, and each of them replies in turn (the last
+        reply is returned; ``None`` when nobody answers, as in manual order).
+
         Args:
             text: What the player wrote (empty text just asks for a reply).
             kind: ``say``, ``do`` or ``story``.
@@ -315,6 +322,8 @@ class Session:
         if text.strip():
             self.story.add_node(self.expand_input(text.strip()), author=author or "user", kind=kind)
             self._emit(StoryChanged("input"))
+        if self.group is not None:
+            return await self.group_replies()
         return await self._generate("reply", parent=self.story.tree.current)
 
     async def regenerate(self) -> Node | None:
@@ -322,7 +331,7 @@ class Session:
         self._require_idle()
         reply = self.last_reply()
         parent = reply.parent if reply is not None else self.story.tree.current
-        return await self._generate("regenerate", parent=parent)
+        return await self._generate("regenerate", parent=parent, speaker=self.speaker_of(reply))
 
     async def continue_(self) -> Node | None:
         """Extend the last reply; the added text is a ``continue`` node of its own."""
@@ -353,7 +362,7 @@ class Session:
 
     def _add_greetings(self) -> None:
         """Give a story opened before greetings were swipes the card's other greetings as swipes."""
-        if self.parts.card is None or self.story.read_only:
+        if self.parts.card is None or self.story.read_only or self.group is not None:
             return
         have = {n.text for n in self.story.tree.children(None)}
         nodes = greeting_nodes(self.parts.card, self.parts.speaker, self.story.settings.persona.name or "User")
@@ -432,13 +441,14 @@ class Session:
                 "close the other one to play here."
             )
 
-    async def _generate(self, action: str, *, parent: str | None) -> Node | None:
-        running = self._running = _Running()
+    async def _generate(self, action: str, *, parent: str | None, speaker: str | None = None) -> Node | None:
+        running = self._running = _Running(speaker=speaker or "")
         try:
             async with self._lock:
                 node = await self._generate_locked(action, parent, running)
         finally:
             self._running = None
+            self.last_stopped = running.stopped
         if node is not None and not running.stopped and node.generation is not None \
                 and not node.generation.interrupted:
             await self.remember()
@@ -453,16 +463,19 @@ class Session:
         return self.last_memory
 
     async def _generate_locked(self, action: str, parent: str | None, running: _Running) -> Node | None:
-        self._emit(GenerationStarted(action, parent))
         path = self.story.tree.path_to(parent) if parent else []
         messages = self.story.tree.messages(path)
+        running.speaker = running.speaker or self.default_speaker(action, messages) or ""
+        speaker = running.speaker or self.parts.speaker
+        self._emit(GenerationStarted(action, parent, running.speaker))
         cut = ""
         if action == "continue":  # text trimmed off the last reply: the prompt ends with it again
             messages, cut = restore_cut(messages)
         parts = self.parts
         try:
             prompt, lore = await build_turn(parts, self.story.name, self.story.settings, messages,
-                                            continuing=action == "continue", recall=recall_of(self, messages))
+                                            continuing=action == "continue", recall=recall_of(self, messages),
+                                            speaker=running.speaker or None)
         except StorytellerError as exc:
             self._emit(GenerationFailed(str(exc), None))
             return None
@@ -483,7 +496,7 @@ class Session:
                 request = GenerationRequest(prompt=request.prompt, messages=request.messages,
                                             sampling=request.sampling.model_copy(
                                                 update={"seed": None if seed is None else seed + 7919 * attempt}))
-            stop_filter = turn_filter(prompt, self.story.settings, messages, speaker=parts.speaker, prefix=cut)
+            stop_filter = turn_filter(prompt, self.story.settings, messages, speaker=speaker, prefix=cut)
             shown, finished, error = await self._stream(request, stop_filter, running, action, parent)
             if shown or not stop_filter.stopped or running.stopped or error is not None:
                 break
@@ -496,9 +509,9 @@ class Session:
             reason = finished.finish_reason
         else:
             reason = "error"
-        node = self._save_partial(action, parent, shown, stats, reason, request)
+        node = self._save_partial(action, parent, shown, stats, reason, request, author=speaker)
         self.last_stats = stats
-        self.last_report = _report(previous, prompt, stats)
+        self.last_report = turn_report(previous, prompt, stats)
         if lore is not None and reason != "error":
             self._remember_lore(lore)
         if error is not None:
@@ -542,7 +555,7 @@ class Session:
         except asyncio.CancelledError:
             request.cancel.set()
             running.stopped = True
-            self._save_partial(action, parent, shown, None, "cancelled", request)
+            self._save_partial(action, parent, shown, None, "cancelled", request, author=running.speaker or None)
             raise
         if not stop_filter.stopped:
             tail = stop_filter.flush()
@@ -552,7 +565,7 @@ class Session:
         return shown, finished, error
 
     def _save_partial(self, action: str, parent: str | None, shown: list[str], stats: GenerationStats | None,
-                      reason: str, request: GenerationRequest) -> Node | None:
+                      reason: str, request: GenerationRequest, *, author: str | None = None) -> Node | None:
         text = self.parts.clean_reply("".join(shown), continuing=action == "continue")
         if not text.strip():
             return None
@@ -575,7 +588,8 @@ class Session:
             finish_reason=reason, interrupted=reason in ("cancelled", "error"), trimmed=cut,
         )
         kind = "continue" if action == "continue" else "generation"
-        return self.story.add_node(text, author=self.parts.speaker, kind=kind, parent=parent, generation=generation)
+        return self.story.add_node(text, author=author or self.parts.speaker, kind=kind, parent=parent,
+                                   generation=generation)
 
     def _remember_lore(self, lore: ActivationResult) -> None:
         """Keep world info's timed effects with the story for the next turn."""
@@ -591,13 +605,3 @@ class Session:
         except (EngineError, OSError):
             pass  # a cache, not the story: losing it only costs a re-read on the next start
 
-
-def _report(previous: Any, prompt: Any, stats: GenerationStats) -> TurnReport:
-    changed_at, why = explain_prompt_change(previous, prompt)
-    return TurnReport(
-        prompt_tokens=stats.prompt_tokens, stable_prefix_tokens=prompt.stable_prefix_tokens,
-        changed_at=changed_at, why=why, cache_note=stats.cache_note,
-        tokens_evaluated=stats.tokens_evaluated, tokens_reused=stats.tokens_reused,
-        tokens_shifted=stats.tokens_shifted, seconds_to_first_token=stats.seconds_to_first_token,
-        tokens_per_second=stats.tokens_per_second,
-    )

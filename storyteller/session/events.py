@@ -22,10 +22,12 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class GenerationStarted:
-    """A reply started. ``action`` is ``reply``, ``regenerate`` or ``continue``."""
+    """A reply started. ``action`` is ``reply``, ``regenerate`` or ``continue``; ``speaker`` is the
+    group member who replies ("" outside a group)."""
 
     action: str
     parent: str | None
+    speaker: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from storyteller.config import Settings
 from storyteller.content import DEFAULT_ADVENTURE_CARD, DEFAULT_ADVENTURE_WORLD, content_ref, find_card, find_world
 from storyteller.engines.base import Backend, BackendInfo
 from storyteller.engines.capabilities import KVPersistence, TokenBans, Tokenizer, completion_target
-from storyteller.errors import FormatError
+from storyteller.errors import FormatError, StoryError
 from storyteller.lore import approx_tokens
 from storyteller.paths import Paths
 from storyteller.prompt import (
@@ -29,13 +29,15 @@ from storyteller.prompt import (
     load_library,
 )
 from storyteller.session.core import Session
-from storyteller.session.resources import load_books
+from storyteller.session.resources import card_book, load_books, load_members
 from storyteller.session.turn import SessionParts
+from storyteller.session.group import group_greetings, new_group
 from storyteller.session.player import greeting_nodes
-from storyteller.story.model import Mode, StorySettings
-from storyteller.story.store import StoryStore
+from storyteller.story.model import GroupSettings, Mode, StorySettings
+from storyteller.story.store import Story, StoryStore
 
-__all__ = ["make_parts", "open_engine", "open_session", "pick_template", "probe_engine", "sync_counter"]
+__all__ = ["make_parts", "open_engine", "open_session", "pick_template", "probe_engine", "start_group_story",
+           "sync_counter"]
 
 
 def pick_template(story_settings: StorySettings, info: BackendInfo, paths: Paths) -> tuple[InstructTemplate, list[str]]:
@@ -78,6 +80,13 @@ def make_parts(story_name: str, st: StorySettings, *, settings: Settings, paths:
     Raises:
         FormatError: The card or a world cannot be found or read.
     """
+    members: dict[str, Card | None] = {}
+    member_books: dict = {}
+    group_warnings: list[str] = []
+    if st.group is not None and st.group.members:
+        members, group_warnings = load_members(st.group, paths)
+        card = card or members[st.group.members[0].name]
+        member_books = {name: book for name, c in members.items() if (book := card_book(c)) is not None}
     if card is None and st.cards:
         card = load_card(find_card(st.cards[0], paths))[0]
     if card is None:  # an imported chat whose card is not in the library: it still speaks as its character
@@ -87,7 +96,7 @@ def make_parts(story_name: str, st: StorySettings, *, settings: Settings, paths:
         name = chat_character(st, "")
         if name:
             card = Card(name=name)
-    books = load_books(st.worlds, card, paths)
+    books = load_books(st.worlds, None if members else card, paths)
     info = backend.info()
     template, warnings = pick_template(st, info, paths)
     target = completion_target(info.capabilities, prefer_chat=settings.remote.use_chat)
@@ -101,7 +110,8 @@ def make_parts(story_name: str, st: StorySettings, *, settings: Settings, paths:
     if st.mode == Mode.ADVENTURE and isinstance(backend, TokenBans):
         bans = {token: -100.0 for token in backend.token_ids_containing(">")}
     return SessionParts(settings=settings, paths=paths, info=info, card=card, books=tuple(books), builder=builder,
-                        count_sync=sync_counter(backend), adventure_bans=bans, warnings=tuple(warnings))
+                        count_sync=sync_counter(backend), adventure_bans=bans,
+                        warnings=tuple([*warnings, *group_warnings]), members=members, member_books=member_books)
 
 
 async def open_engine(settings: Settings, paths: Paths) -> Backend:
@@ -126,6 +136,44 @@ async def probe_engine(settings: Settings, paths: Paths) -> BackendInfo:
         await backend.aclose()
 
 
+def start_group_story(store: StoryStore, name: str, cards: Sequence[str], group: GroupSettings | None, *,
+                      paths: Paths, worlds: Sequence[str] | None = None, mode: str | None = None) -> Story:
+    """Create the group story ``name`` of these cards (or of ``group``'s members when no cards).
+
+    The story names each card as the library does; its worlds are ``worlds``, else the worlds the
+    cards link to (those the user has). The group keeps ``group``'s settings (order, card mode,
+    name, scenario...); its members come from ``group`` when it has them, else from the cards.
+
+    Raises:
+        FormatError: A card or world cannot be found or read.
+        StoryError: Fewer than two members, or the story cannot be created.
+    """
+    template = group or GroupSettings()
+    refs = list(cards) or [m.card for m in template.members]
+    if len(refs) < 2:
+        raise StoryError("a group needs at least two cards: give --card twice or more.")
+    files = [find_card(ref, paths) for ref in refs]
+    loaded = [load_card(path)[0] for path in files]
+    story_refs = [content_ref(path, paths) for path in files]
+    if template.members and len(template.members) == len(story_refs) and not cards:
+        made = template.model_copy(update={"members": [m.model_copy(update={"card": ref})
+                                                       for m, ref in zip(template.members, story_refs, strict=True)]})
+    else:
+        fresh = new_group(loaded, story_refs, name=template.name)
+        made = template.model_copy(update={"members": fresh.members, "name": fresh.name})
+    world_refs = [content_ref(find_world(ref, paths), paths) for ref in worlds or []]
+    if not world_refs:
+        for linked in dict.fromkeys(c.world for c in loaded if c.world):
+            try:
+                find_world(linked, paths)
+                world_refs.append(linked)
+            except FormatError:
+                pass  # a card may name a world the user does not have
+    settings = StorySettings(cards=[m.card for m in made.members], worlds=world_refs,
+                             mode=mode or Mode.CHAT.value, group=GroupSettings.model_validate(made.model_dump()))
+    return store.create(name, settings)
+
+
 async def open_session(
     name: str,
     *,
@@ -137,10 +185,14 @@ async def open_session(
     mode: str | None = None,
     greeting: int = 0,
     read_only: bool = False,
+    cards: Sequence[str] | None = None,
+    group: GroupSettings | None = None,
 ) -> Session:
     """Open the story ``name``, or start it with the given card, worlds and mode.
 
-    With no card, a new story plays the bundled adventure narrator and its world.
+    With no card, a new story plays the bundled adventure narrator and its world. Two or more
+    ``cards``, or a ``group`` (its order, card mode and name; its members when it has them, as a
+    saved group does), start a group chat: see :func:`start_group_story`.
 
     Raises:
         FormatError: The card or a world cannot be found or read.
@@ -150,7 +202,11 @@ async def open_session(
     created = False
     if store.exists(name):
         story = store.open(name, read_only=read_only)
+    elif (cards and len(cards) > 1) or group is not None:
+        story = start_group_story(store, name, cards or [], group, paths=paths, worlds=worlds, mode=mode)
+        created = True
     else:
+        card = card or (cards[0] if cards else None)
         card_ref = card or DEFAULT_ADVENTURE_CARD
         card_path = find_card(card_ref, paths)
         loaded, _report = load_card(card_path)
@@ -175,7 +231,11 @@ async def open_session(
         story.close()
         raise
     session = Session(story, backend, parts)
-    if created and parts.card is not None:
+    if created and session.group is not None:
+        nodes = group_greetings(session.group, parts.members, st.persona.name or "User")
+        if nodes:
+            story.add_nodes(nodes, select=nodes[-1].id)
+    elif created and parts.card is not None:
         card_obj = parts.card
         # Every greeting is a swipe of the first message, as in SillyTavern; the chosen one is shown.
         greetings = [card_obj.first_mes, *card_obj.alternate_greetings]

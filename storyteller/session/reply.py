@@ -14,13 +14,15 @@ Pure helpers the :class:`~storyteller.session.Session` calls at three points of 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from storyteller.prompt import Prompt, StopFilter
+from storyteller.engines.base import GenerationStats
+from storyteller.prompt import Prompt, StopFilter, TurnReport, explain_prompt_change
 from storyteller.prompt.reply_filter import FilterChain, ReplyFilter, input_verbs, trim_incomplete
 from storyteller.story.model import Node, StorySettings
 from storyteller.story.tree import Message
 
-__all__ = ["restore_cut", "trim_enabled", "trim_reply", "turn_filter"]
+__all__ = ["restore_cut", "trim_enabled", "trim_reply", "turn_filter", "turn_report"]
 
 _NOT_TRIMMED = ("cancelled", "error")
 _PROSE_MODES = ("story", "adventure")
@@ -92,3 +94,15 @@ def turn_filter(prompt: Prompt, st: StorySettings, messages: Sequence[Message], 
             allowed = input_verbs(last_input.head.kind, last_input.text)
     reply = ReplyFilter(names=[speaker, "Narrator", user], player=player, allowed=allowed)
     return FilterChain(stops, reply, prefix=prefix)
+
+
+def turn_report(previous: Any, prompt: Any, stats: GenerationStats) -> TurnReport:
+    """What a reply cost and why its prompt changed from the previous one."""
+    changed_at, why = explain_prompt_change(previous, prompt)
+    return TurnReport(
+        prompt_tokens=stats.prompt_tokens, stable_prefix_tokens=prompt.stable_prefix_tokens,
+        changed_at=changed_at, why=why, cache_note=stats.cache_note,
+        tokens_evaluated=stats.tokens_evaluated, tokens_reused=stats.tokens_reused,
+        tokens_shifted=stats.tokens_shifted, seconds_to_first_token=stats.seconds_to_first_token,
+        tokens_per_second=stats.tokens_per_second,
+    )

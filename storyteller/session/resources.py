@@ -1,15 +1,41 @@
-"""The files a session reads for its story: the worlds and the card's embedded book."""
+"""The files a session reads for its story: the worlds, the card's embedded book, a group's cards."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storyteller.cards import Card
-from storyteller.content import find_world
+from storyteller.cards import Card, load_card
+from storyteller.content import find_card, find_world
+from storyteller.errors import StorytellerError
 from storyteller.lore import Lorebook, from_character_book, load_lorebook
 from storyteller.paths import Paths
+from storyteller.story.model import GroupSettings
 
-__all__ = ["dedupe_books", "load_books"]
+__all__ = ["card_book", "dedupe_books", "load_books", "load_members"]
+
+
+def card_book(card: Card | None) -> Lorebook | None:
+    """The card's embedded lorebook, if it has entries."""
+    if card is not None and card.character_book is not None and card.character_book.entries:
+        return from_character_book(card.character_book.model_dump(), name=card.name or "card")
+    return None
+
+
+def load_members(group: GroupSettings, paths: Paths) -> tuple[dict[str, Card | None], list[str]]:
+    """Each member's card by member name, in list order, and warnings for cards that are missing.
+
+    A member whose card cannot be found or read still speaks under its name (as an imported
+    chat's character does), with a warning that says which file to add.
+    """
+    cards: dict[str, Card | None] = {}
+    warnings: list[str] = []
+    for member in group.members:
+        try:
+            cards[member.name] = load_card(find_card(member.card, paths))[0]
+        except (StorytellerError, OSError) as exc:
+            cards[member.name] = Card(name=member.name)
+            warnings.append(f"{member.name} plays without a card ({exc}); import the card to give them one.")
+    return cards, warnings
 
 
 def load_books(refs: Sequence[str], card: Card | None, paths: Paths) -> list[Lorebook]:
@@ -18,8 +44,9 @@ def load_books(refs: Sequence[str], card: Card | None, paths: Paths) -> list[Lor
     for ref in refs:
         book, _report = load_lorebook(find_world(ref, paths))
         books.append(book)
-    if card is not None and card.character_book is not None and card.character_book.entries:
-        books.append(from_character_book(card.character_book.model_dump(), name=card.name or "card"))
+    book = card_book(card)
+    if book is not None:
+        books.append(book)
     return dedupe_books(books)
 
 

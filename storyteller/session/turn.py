@@ -9,7 +9,7 @@ call it and get the same prompt for the same story.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +28,7 @@ from storyteller.lore import (
 )
 from storyteller.paths import Paths
 from storyteller.presets import resolve_sampling
+from storyteller.session.resources import dedupe_books
 from storyteller.prompt import (
     AuthorsNote,
     CharacterInfo,
@@ -41,7 +42,8 @@ from storyteller.prompt import (
     expand_names,
 )
 from storyteller.sampling import Sampling
-from storyteller.story.model import Mode, StorySettings
+from storyteller.session.group import choose_speakers, group_character, group_stops, last_speaker
+from storyteller.story.model import GroupSettings, Mode, StorySettings
 from storyteller.story.tree import Message as StoryMessage
 
 __all__ = ["SessionParts", "build_turn", "character_info", "history_of", "lore_inserts", "plain_messages"]
@@ -50,8 +52,12 @@ _POSITIONS = ("before_char", "after_char", "an_top", "an_bottom", "at_depth", "e
 _ROLES = ("system", "user", "assistant")
 
 
-def history_of(messages: Sequence[StoryMessage], *, mode: str, user: str, speaker: str) -> list[HistoryMessage]:
-    """The story path as the builder's history messages."""
+def history_of(messages: Sequence[StoryMessage], *, mode: str, user: str, speaker: str,
+               members: Collection[str] = ()) -> list[HistoryMessage]:
+    """The story path as the builder's history messages.
+
+    In a group (``members``: the members' names) a reply is named after its node's author.
+    """
     history = []
     for message in messages:
         head = message.head
@@ -62,7 +68,8 @@ def history_of(messages: Sequence[StoryMessage], *, mode: str, user: str, speake
         elif head.kind == "system":
             history.append(HistoryMessage("system", message.text))
         else:
-            history.append(HistoryMessage("assistant", message.text, name=speaker))
+            name = head.author if members and head.author in members else speaker
+            history.append(HistoryMessage("assistant", message.text, name=name))
     return history
 
 
@@ -110,6 +117,10 @@ class SessionParts:
         wi_settings: World-info settings.
         adventure_bans: Logit bias that keeps the narrator from writing the action marker ``>``.
         warnings: Things the user should know about the parts (a template file that did not load).
+        members: In a group story, each member's card by member name, in list order (``None``
+            for a card that could not be found); empty for a single card.
+        member_books: In a group story, each member's embedded book by member name (``books``
+            then holds only the story's worlds).
     """
 
     settings: Settings
@@ -122,12 +133,18 @@ class SessionParts:
     wi_settings: WorldInfoSettings = field(default_factory=WorldInfoSettings)
     adventure_bans: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
     warnings: tuple[str, ...] = ()
+    members: Mapping[str, Card | None] = field(default_factory=lambda: MappingProxyType({}))
+    member_books: Mapping[str, Lorebook] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         if not isinstance(self.books, tuple):
             object.__setattr__(self, "books", tuple(self.books))
         if not isinstance(self.adventure_bans, MappingProxyType):
             object.__setattr__(self, "adventure_bans", MappingProxyType(dict(self.adventure_bans)))
+        for name in ("members", "member_books"):
+            value = getattr(self, name)
+            if not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
 
     def replace(self, **changes: Any) -> SessionParts:
         """A copy with some parts changed."""
@@ -180,8 +197,32 @@ class SessionParts:
         return await build_turn(self, story.name, story.settings, messages, continuing=continuing)
 
 
+def group_of(parts: SessionParts, st: StorySettings) -> GroupSettings | None:
+    """The story's group when the parts were resolved for one, else ``None``."""
+    return st.group if st.group is not None and st.group.members and parts.members else None
+
+
+def next_speaker(parts: SessionParts, story_name: str, st: StorySettings,
+                 messages: Sequence[StoryMessage]) -> str | None:
+    """Who a group's next reply is from when nobody was asked for: the first member the speaker
+    order picks, else the member who spoke last, else the first unmuted member; ``None`` outside
+    a group."""
+    group = group_of(parts, st)
+    if group is None:
+        return None
+    path = [node for message in messages for node in message.nodes]
+    chosen = choose_speakers(group, parts.members, path, story_name=story_name)
+    if chosen:
+        return chosen[0]
+    spoke = last_speaker(group, path)
+    if spoke is not None:
+        return spoke
+    return next((m.name for m in group.members if not m.muted), group.members[0].name)
+
+
 async def build_turn(parts: SessionParts, story_name: str, st: StorySettings, messages: Sequence[StoryMessage], *,
-                     continuing: bool, recall: Recall | None = None) -> tuple[Prompt, ActivationResult | None]:
+                     continuing: bool, recall: Recall | None = None,
+                     speaker: str | None = None) -> tuple[Prompt, ActivationResult | None]:
     """World info, then the prompt, for a reply after ``messages``. Changes nothing.
 
     Args:
@@ -191,19 +232,30 @@ async def build_turn(parts: SessionParts, story_name: str, st: StorySettings, me
         messages: The story path the reply follows.
         continuing: The reply continues the last message.
         recall: Pinned facts and summaries (:func:`storyteller.memory.hook.recall_of`).
+        speaker: In a group story, the member who replies (default: :func:`next_speaker`).
 
     Returns:
         The prompt, and the world-info activation that fed it (``None`` without worlds).
     """
     persona = Persona(name=st.persona.name or "User", description=st.persona.description)
-    history = history_of(messages, mode=st.mode, user=persona.name, speaker=parts.speaker)
+    group = group_of(parts, st)
+    character, card, books, name, stops = parts.character, parts.card, list(parts.books), parts.speaker, ()
+    if group is not None:
+        member = group.member(speaker or "") or group.member(next_speaker(parts, story_name, st, messages) or "")
+        assert member is not None
+        name, card = member.name, parts.members.get(member.name)
+        character = group_character(group, parts.members, name, user=persona.name)
+        stops = tuple(group_stops(group, name))
+        books = dedupe_books(books + [book for who, book in parts.member_books.items()
+                                      if who == name or not getattr(group.member(who), "lore_only_when_speaking", False)])
+    history = history_of(messages, mode=st.mode, user=persona.name, speaker=name,
+                         members=[m.name for m in group.members] if group is not None else ())
     sampling = parts.sampling(st)
     lore = None
     inserts: list[WorldInfoInsert] = []
-    if parts.books:
-        card = parts.card
+    if books:
         lore = activate(
-            list(parts.books), plain_messages(history), settings=parts.wi_settings,
+            books, plain_messages(history), settings=parts.wi_settings,
             max_context=parts.info.context_length - sampling.max_tokens, count_tokens=parts.count_sync,
             rng=seeded_rng(story_name, len(history)),
             sources=ScanSources.with_author_note(
@@ -214,15 +266,15 @@ async def build_turn(parts: SessionParts, story_name: str, st: StorySettings, me
             timed=TimedEffectsState.model_validate(st.timed_effects or {}),
             chat_length=len(history),
             character=card.name if card else None,
-            substitute=lambda text: expand_names(text, parts.speaker, persona.name),
+            substitute=lambda text: expand_names(text, character.display_name or name, persona.name),
         )
         inserts = lore_inserts(lore)
     note = st.authors_note
     options = dataclasses.replace(parts.builder.options, mode=st.mode, reply_tokens=sampling.max_tokens,
                                   continue_last=continuing, story_id=story_name,
-                                  extra_stops=tuple(sampling.stop))
+                                  extra_stops=(*stops, *sampling.stop), speaker=name if group is not None else "")
     prompt = await parts.builder.build(
-        history, character=parts.character, persona=persona, memory=st.memory, world_info=inserts,
+        history, character=character, persona=persona, memory=st.memory, world_info=inserts,
         authors_note=AuthorsNote(text=note.text, depth=note.depth, interval=note.interval, role=note.role),
         variables=st.variables, options=options, recall=recall,
     )

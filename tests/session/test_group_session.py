@@ -1,0 +1,230 @@
+"""Group chats through the Session: who answers, reply_as, mute, and the actions on a group reply.
+
+The engine is the scripted fake (the flow is the subject; the real model plays a group in
+tests/test_group_play.py). The cards are the bundled ones: Halden Voss, Wren Calloway, Ink & Margin.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from storyteller.config import Settings
+from storyteller.engines.fake import ScriptedBackend
+from storyteller.errors import StoryError
+from storyteller.paths import get_paths
+from storyteller.session import GenerationStarted, open_session
+from storyteller.story.model import GroupSettings
+from storyteller.story.store import StoryStore
+
+CARDS = ["halden_voss", "wren_calloway", "ink_and_margin"]
+NAMES = ["Halden Voss", "Wren Calloway", "Ink & Margin"]
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    settings.engine.kv_state = "off"
+    return settings
+
+
+async def _group(backend, name: str = "band", **group):
+    return await open_session(name, settings=_settings(), paths=get_paths().ensure(), backend=backend,
+                              cards=CARDS, group=GroupSettings(**group) if group else None)
+
+
+async def test_a_group_story_opens_with_every_members_greeting() -> None:
+    session = await _group(ScriptedBackend())
+    try:
+        assert session.members == NAMES
+        group = session.group
+        assert group is not None and group.name == "Group: Halden Voss, Wren Calloway, Ink & Margin"
+        assert session.story.settings.cards == [m.card for m in group.members]
+        path = session.path()
+        assert [n.kind for n in path] == ["greeting"] * 3
+        assert [n.author for n in path] == NAMES
+        assert session.character_name == "Ink & Margin"  # the last to speak
+    finally:
+        await session.close()
+
+
+async def test_natural_order_the_named_member_answers_first() -> None:
+    fake = ScriptedBackend(["Aye.", "Hm.", "Noted."])
+    session = await _group(fake, order="natural", seed=3)
+    started: list[str] = []
+    session.subscribe(lambda e: started.append(e.speaker) if isinstance(e, GenerationStarted) else None)
+    try:
+        # the draws are seeded, so the same story picks the same members
+        assert session.next_speakers() == session.next_speakers()
+        reply = await session.submit("Wren, what do you make of the ledger?")
+        assert reply is not None
+        assert started[0] == "Wren Calloway"
+        replies = [n for n in session.path() if n.kind == "generation"]
+        assert [n.author for n in replies] == started
+        # each reply's prompt ends with its own speaker's header and stops at the others' lines
+        prompt = fake.requests[0].prompt
+        assert prompt.rstrip().endswith("Wren Calloway:")
+        stops = fake.requests[0].sampling.stop
+        assert "\nHalden Voss:" in stops and "\nInk & Margin:" in stops and "\nWren Calloway:" not in stops
+    finally:
+        await session.close()
+
+
+async def test_list_everyone_and_manual_orders() -> None:
+    session = await _group(ScriptedBackend(["One.", "Two.", "Three."]), order="everyone")
+    try:
+        await session.submit("Hello, all of you.")
+        authors = [n.author for n in session.path() if n.kind == "generation"]
+        assert authors == NAMES
+
+        session.update_group(order="list")
+        await session.submit("And now?")
+        # the next member after the last one who spoke (Ink & Margin) is Halden Voss
+        assert session.path()[-1].author == "Halden Voss"
+        await session.submit("Next.")
+        assert session.path()[-1].author == "Wren Calloway"
+
+        session.update_group(order="manual")
+        assert await session.submit("Anyone?") is None
+        assert session.path()[-1].kind == "say"
+        node = await session.reply_as("ink & margin")
+        assert node is not None and node.author == "Ink & Margin"
+    finally:
+        await session.close()
+
+
+async def test_muted_members_are_never_picked_but_can_be_asked() -> None:
+    session = await _group(ScriptedBackend(["Fine."]), order="everyone")
+    try:
+        session.set_muted("Halden Voss", True)
+        assert session.group.member("Halden Voss").muted
+        with StoryStore(get_paths().stories_dir).open("band", read_only=True) as saved:
+            assert saved.settings.group.member("Halden Voss").muted, "muting is saved with the story"
+        await session.submit("Halden, are you there?")
+        authors = [n.author for n in session.path() if n.kind == "generation"]
+        assert "Halden Voss" not in authors and authors == ["Wren Calloway", "Ink & Margin"]
+        node = await session.reply_as("Halden Voss")
+        assert node is not None and node.author == "Halden Voss"
+        session.set_muted("Halden Voss", False)
+        assert not session.group.member("Halden Voss").muted
+    finally:
+        await session.close()
+
+
+async def test_unknown_member_names_the_members() -> None:
+    session = await _group(ScriptedBackend())
+    try:
+        with pytest.raises(StoryError, match="Halden Voss, Wren Calloway, Ink & Margin"):
+            await session.reply_as("Bob")
+        with pytest.raises(StoryError, match="no member called 'Bob'"):
+            session.set_muted("Bob", True)
+    finally:
+        await session.close()
+
+
+async def test_retry_swipe_continue_edit_undo_keep_the_speaker() -> None:
+    session = await _group(ScriptedBackend(["First try.", "Second try.", "And more."]), order="manual")
+    try:
+        await session.submit("Tell me something.")
+        reply = await session.reply_as("Wren Calloway")
+        assert reply.author == "Wren Calloway"
+
+        again = await session.regenerate()
+        assert again.author == "Wren Calloway" and again.parent == reply.parent
+        back = await session.swipe(-1)
+        assert back.id == reply.id
+        new = await session.swipe(+1)
+        assert new.author == "Wren Calloway"
+        newest = await session.swipe(+1)  # past the last alternative: a new one, same speaker
+        assert newest.author == "Wren Calloway" and session.swipe_position() == (2, 3)
+
+        more = await session.continue_()
+        assert more.kind == "continue" and more.author == "Wren Calloway"
+        edited = session.edit(newest.id, "Edited words.")
+        assert edited.author == "Wren Calloway"
+        assert session.character_name == "Wren Calloway"
+        while session.path()[-1].kind != "say":  # the edited reply, then its continuation
+            assert session.undo() is not None
+        assert session.character_name == "Ink & Margin"  # the last greeting is the last to speak
+    finally:
+        await session.close()
+
+
+async def test_a_stopped_reply_ends_the_group_turn() -> None:
+    fake = ScriptedBackend(["word " * 40], delay=0.01)
+    session = await _group(fake, order="everyone")
+
+    def stop_early(event) -> None:
+        if type(event).__name__ == "TextReceived":
+            session.stop()
+
+    session.subscribe(stop_early)
+    try:
+        await session.submit("Go on.")
+        replies = [n for n in session.path() if n.kind == "generation"]
+        assert len(fake.requests) == 1 and len(replies) <= 1
+    finally:
+        await session.close()
+
+
+def _head(prompt) -> str:
+    """The prompt's text before the history (what an engine keeps cached from turn to turn)."""
+    text = ""
+    for segment in prompt.segments:
+        if segment.kind == "history":
+            break
+        text += segment.text
+    return text
+
+
+async def _prompts_by_speaker(mode: str) -> dict[str, object]:
+    session = await _group(ScriptedBackend(), name=f"heads-{mode}", cards=mode, order="manual")
+    try:
+        await session.submit("Hello, everyone.")
+        messages = session.story.messages()
+        from storyteller.session import build_turn
+
+        return {name: (await build_turn(session.parts, session.story.name, session.story.settings, messages,
+                                        continuing=False, speaker=name))[0] for name in NAMES}
+    finally:
+        await session.close()
+
+
+async def test_join_mode_keeps_the_head_the_same_whoever_speaks() -> None:
+    prompts = await _prompts_by_speaker("join")
+    heads = {name: _head(p) for name, p in prompts.items()}
+    assert len(set(heads.values())) == 1, "the head must not depend on the speaker"
+    head = heads["Halden Voss"]
+    for name in NAMES:  # every member's card is in it, and {{char}} is the member list
+        assert name in head
+    assert "Halden Voss, Wren Calloway and Ink & Margin" in head
+    assert "{{char}}" not in head
+    for name, prompt in prompts.items():
+        assert prompt.text.rstrip().endswith(f"{name}:"), "the reply header names the speaker"
+        assert f"\n{name}:" not in prompt.stops
+        assert all(f"\n{other}:" in prompt.stops for other in NAMES if other != name)
+    # the history is named by author: the greetings keep their members' names
+    history = [s.text for s in prompts["Halden Voss"].segments if s.kind == "history"]
+    assert history[0].startswith("Halden Voss:") and history[1].startswith("Wren Calloway:")
+
+
+async def test_swap_mode_puts_only_the_speakers_card_in_the_head() -> None:
+    prompts = await _prompts_by_speaker("swap")
+    heads = {name: _head(p) for name, p in prompts.items()}
+    assert len(set(heads.values())) == 3, "each speaker has their own head"
+    assert "Wren Calloway" in heads["Wren Calloway"] and "Halden Voss" not in _head_fields(prompts["Wren Calloway"])
+
+
+def _head_fields(prompt) -> str:
+    return "".join(s.text for s in prompt.segments if s.kind in ("description", "personality"))
+
+
+async def test_join_prefix_and_suffix_wrap_each_members_fields() -> None:
+    session = await _group(ScriptedBackend(), name="wrapped", join_prefix="[<FIELDNAME> of {{char}}]",
+                           join_suffix="[end]")
+    try:
+        prompt = await session.next_prompt()
+        text = prompt.text
+        for name in NAMES:
+            assert f"[Description of {name}]\n" in text
+        assert text.count("[end]") >= 3
+    finally:
+        await session.close()

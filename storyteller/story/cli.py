@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from storyteller.errors import FormatError
 from storyteller.fileio import atomic_write
 from storyteller.story.convert import EXPORT_FORMATS, export_story, import_story
 from storyteller.story.store import StoryStore
@@ -39,16 +40,21 @@ def register(subparsers: Any) -> None:
     p = commands.add_parser("export", help="write a story's current path to a file")
     p.add_argument("name", metavar="NAME", help="the story's name")
     p.add_argument("path", metavar="PATH", help="the file to write, or - for standard output")
-    p.add_argument("--format", choices=EXPORT_FORMATS, default=None,
+    p.add_argument("--format", choices=(*EXPORT_FORMATS, "st-group"), default=None,
                    help="st (SillyTavern .jsonl), kobold (Kobold Lite .json), md or txt "
-                        "(default: from PATH's extension)")
+                        "(default: from PATH's extension); st-group writes a group story as "
+                        "SillyTavern's files (groups/, group chats/, characters/) into the folder PATH")
     p.set_defaults(func=_cmd_export)
 
-    p = commands.add_parser("import", help="import a SillyTavern chat or Kobold Lite save as a new story")
-    p.add_argument("path", metavar="PATH", help="the .jsonl chat or .json save")
+    p = commands.add_parser("import", help="import a SillyTavern chat or group, or a Kobold Lite save, as a new story")
+    p.add_argument("path", metavar="PATH", help="the .jsonl chat, the .json save, or a SillyTavern group's "
+                   "groups/<id>.json")
     p.add_argument("--name", default=None, help="the new story's name (default: from the file name)")
-    p.add_argument("--card", default=None, help="the chat's character card (default: the library card named "
-                   "like the chat's character)")
+    p.add_argument("--card", action="append", default=None,
+                   help="the chat's character card (default: the library card named like the chat's character); "
+                        "for a group, a member's card (repeat it; default: found by avatar file name)")
+    p.add_argument("--chat", default=None, help="for a group: its chat .jsonl (default: the group's current chat "
+                   "in the 'group chats' folder beside 'groups')")
     p.set_defaults(func=_cmd_import)
 
 
@@ -73,6 +79,9 @@ def _cmd_show(args: Any) -> int:
         print(f"story: {_plain(story.name)}")
         print(f"mode: {s.mode}  persona: {_plain(s.persona.name)}  cards: {', '.join(map(_plain, s.cards)) or '-'}"
               f"  worlds: {', '.join(map(_plain, s.worlds)) or '-'}")
+        if s.group is not None:
+            members = ", ".join(_plain(m.name) + (" (muted)" if m.muted else "") for m in s.group.members)
+            print(f"group: {_plain(s.group.name)}  members: {members}  order: {s.group.order}  cards: {s.group.cards}")
         for warning in story.warnings:
             print(f"warning: {_plain(warning)}")
         for message in story.messages():
@@ -88,6 +97,8 @@ def _cmd_export(args: Any) -> int:
     to_stdout = args.path == "-"
     path = Path(args.path)
     with StoryStore().open(args.name, read_only=True) as story:
+        if args.format == "st-group" or (args.format is None and story.settings.group is not None and path.is_dir()):
+            return _export_group(story, path)
         fmt = args.format or ("st" if path.suffix.lower() not in (".jsonl", ".json", ".md", ".markdown", ".txt") else None)
         fmt = fmt or {".jsonl": "st", ".json": "kobold", ".md": "md", ".markdown": "md", ".txt": "txt"}[path.suffix.lower()]
         lite = None
@@ -111,14 +122,51 @@ def _cmd_export(args: Any) -> int:
     return 0
 
 
+def _export_group(story: Any, folder: Path) -> int:
+    from storyteller.group_files import export_group_folder
+    from storyteller.paths import get_paths
+
+    if str(folder) == "-":
+        raise FormatError("a group is several files: give a folder to write them into, not -")
+    for written in export_group_folder(story, folder, get_paths()):
+        print(f"wrote {written}")
+    return 0
+
+
 def _cmd_import(args: Any) -> int:
+    from storyteller.group_files import import_group_files, is_group_file
+    from storyteller.paths import get_paths
+
+    cards = args.card or []
+    if is_group_file(Path(args.path)):
+        story, report, lines = import_group_files(StoryStore(), Path(args.path), get_paths(),
+                                                  chat=Path(args.chat) if args.chat else None, cards=cards,
+                                                  name=args.name)
+        try:
+            print(f"imported {Path(args.path).name} ({report.source_format}): {len(story.nodes)} nodes")
+            for line in lines + report.lines():
+                print(_plain(line))
+            name = story.name
+        finally:
+            story.close()
+        sys.stdout.flush()
+        print(name)
+        return 0
+    if args.chat:
+        raise FormatError(f"--chat is for SillyTavern groups; {Path(args.path).name} is not a group definition")
     story, report = import_story(StoryStore(), Path(args.path), name=args.name)
     try:
         print(f"imported {Path(args.path).name} ({report.source_format}): {len(story.nodes)} nodes")
         from storyteller.content import link_chat_card
-        from storyteller.paths import get_paths
+        from storyteller.group_files import link_group_cards
 
-        for line in report.lines() + link_chat_card(story, get_paths(), Path(args.path).name, args.card):
+        if story.settings.group is not None:  # a Kobold Lite multi-character chat
+            linked = link_group_cards(story, get_paths(), cards)
+        else:
+            linked = link_chat_card(story, get_paths(), Path(args.path).name, cards[0] if cards else None)
+            if len(cards) > 1:
+                linked.append(f"a single chat has one character: only the first --card ({cards[0]}) was used")
+        for line in report.lines() + linked:
             print(_plain(line))
         for line in _import_memory(story):
             print(_plain(line))

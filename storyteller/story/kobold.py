@@ -30,7 +30,15 @@ from typing import Any
 from storyteller.coerce import as_int, as_text
 from storyteller.errors import FormatError
 from storyteller.story._imported import ImportedStory
-from storyteller.story.model import AUTHOR_NARRATOR, AUTHOR_USER, KINDS, Node, StorySettings
+from storyteller.story.model import (
+    AUTHOR_NARRATOR,
+    AUTHOR_USER,
+    KINDS,
+    GroupMember,
+    GroupSettings,
+    Node,
+    StorySettings,
+)
 from storyteller.story.tree import StoryTree
 
 __all__ = ["LiteContext", "anote_depth", "anote_strength", "export_kobold", "import_kobold"]
@@ -102,9 +110,13 @@ def import_kobold(data: bytes | str, *, title: str = "imported") -> ImportedStor
         report.defaulted.append("no opmode in savedsettings: read as story mode")
     settings = StorySettings(mode=mode)
     chatname = as_text(saved.get("chatname")) or "User"
-    opponent = as_text(saved.get("chatopponent")).split("||$||")[0] or "KoboldAI"
+    opponents = [n.strip() for n in as_text(saved.get("chatopponent")).split("||$||") if n.strip()]
+    opponent = opponents[0] if opponents else "KoboldAI"
     settings.persona.name = chatname
     ours = save.get(OUR_KEY) if isinstance(save.get(OUR_KEY), dict) else {}
+    if mode == "chat" and len(opponents) > 1:
+        settings.group = _lite_group(opponents, ours.get("group"), report)
+        settings.cards = [m.card for m in settings.group.members]
     settings.memory = _own_memory(as_text(save.get("memory")), as_text(ours.get("card_memory")))
     settings.authors_note.text = as_text(save.get("authorsnote", save.get("authornote", "")))
     depth = as_int(ours.get("authors_note_depth"))
@@ -137,6 +149,26 @@ def import_kobold(data: bytes | str, *, title: str = "imported") -> ImportedStor
     if not chunks:
         report.defaulted.append("the save has no story text yet")
     return result
+
+
+def _lite_group(names: list[str], kept: Any, report) -> GroupSettings:
+    """Lite's multi-character chat (``chatopponent`` holding ``A||$||B``) as a group.
+
+    Our own export's group settings come back whole; a save from Lite gives names only, so each
+    member's card is named after the character (the caller looks the cards up) and the order is
+    natural (Lite lets a named character answer, else a random one).
+    """
+    if isinstance(kept, dict):
+        try:
+            group = GroupSettings.model_validate(kept)
+        except ValueError:
+            report.dropped.append("the group settings our export stored are damaged; the group is rebuilt from the names")
+        else:
+            if [m.name for m in group.members] == names:
+                return group
+    unique = list(dict.fromkeys(names))
+    report.defaulted.append(f"multi-character chat: a group of {', '.join(unique)} (natural order; cards by name)")
+    return GroupSettings(name="Group: " + ", ".join(unique), members=[GroupMember(card=n, name=n) for n in unique])
 
 
 def _own_memory(memory: str, card_memory: str) -> str:
@@ -256,12 +288,15 @@ def export_kobold(tree: StoryTree, context: LiteContext | None = None) -> str:
     saved = dict(save.get("savedsettings") or {})
     saved["opmode"] = _OPMODES.get(settings.mode, saved.get("opmode", 1))
     saved["chatname"] = settings.persona.name
-    opponent = context.opponent or _opponent(path) or as_text(saved.get("chatopponent"))
+    group_names = "||$||".join(m.name for m in settings.group.members if m.name) if settings.group else ""
+    opponent = context.opponent or group_names or _opponent(path) or as_text(saved.get("chatopponent"))
     if opponent:
         saved["chatopponent"] = opponent
     save["savedsettings"] = saved
     save[OUR_KEY] = {"card_memory": card_memory, "authors_note_depth": note.depth,
                      "nodes": [[n.author, n.kind] for n in path]}
+    if settings.group is not None:
+        save[OUR_KEY]["group"] = settings.group.model_dump(mode="json")
     return json.dumps(save, ensure_ascii=False, indent=1)
 
 

@@ -61,6 +61,18 @@ def _in_library(path: Path, paths: Paths) -> bool:
     return path.parent in (paths.characters_dir, BUNDLED_CHARACTERS)
 
 
+def _library_copy(path: Path, paths: Paths) -> Path | None:
+    """The library's card with the same bytes as ``path`` (imported before), if any."""
+    data = path.read_bytes()
+    folder = paths.characters_dir
+    if not folder.is_dir():
+        return None
+    for candidate in sorted(folder.iterdir()):
+        if candidate.is_file() and candidate.stat().st_size == len(data) and candidate.read_bytes() == data:
+            return candidate
+    return None
+
+
 def resolve_members(definition: dict, near: list[Path], paths: Paths, cards: list[str] = ()) -> tuple[
         list[MemberRef], list[str]]:
     """Each member's card, as :class:`MemberRef` in the definition's order, and report lines.
@@ -103,9 +115,14 @@ def resolve_members(definition: dict, near: list[Path], paths: Paths, cards: lis
                 f"{paths.characters_dir}); import it with `storyteller card import FILE`, put it next to the "
                 f"group file, or give it with --card FILE")
         if not _in_library(path, paths):
-            entry = import_card(path, directory=paths.characters_dir)
-            lines.append(f"member {avatar}: card {path} imported into the library as {entry.path.name}")
-            path = entry.path
+            same = _library_copy(path, paths)
+            if same is not None:
+                lines.append(f"member {avatar}: card {same.name} (the library's copy of {path})")
+                path = same
+            else:
+                entry = import_card(path, directory=paths.characters_dir)
+                lines.append(f"member {avatar}: card {path} imported into the library as {entry.path.name}")
+                path = entry.path
         else:
             lines.append(f"member {avatar}: card {path.name}")
         name = _card_name(path)
@@ -141,7 +158,7 @@ def link_group_cards(story: Story, paths: Paths, cards: list[str] = ()) -> list[
             members.append(member)
             continue
         if not _in_library(path, paths):
-            path = import_card(path, directory=paths.characters_dir).path
+            path = _library_copy(path, paths) or import_card(path, directory=paths.characters_dir).path
         lines.append(f"member {member.name}: card {path.name}")
         members.append(member.model_copy(update={"card": path.name}))
     if [m.card for m in members] != [m.card for m in group.members]:

@@ -282,8 +282,9 @@ def export_st_group(tree: StoryTree, *, now: float | None = None) -> tuple[dict[
     for message in tree.messages():
         head = message.head
         out = _message_dict(tree, head, message.text, settings)
-        out.setdefault("is_system", head.kind == "system")
-        out.setdefault("extra", {})
+        if not isinstance(head.extra.get("st"), dict):  # made here: the fields SillyTavern writes itself
+            out.setdefault("is_system", head.kind == "system")
+            out.setdefault("extra", {})
         avatar = by_name.get(head.author)
         if avatar is not None and not head.is_user:
             if out.get("original_avatar") != avatar:

@@ -1,0 +1,248 @@
+"""SillyTavern group chats as files: a group definition and its chat imported as a group story,
+exported back as SillyTavern's own folder layout, and round-tripped.
+
+The fixture (tests/fixtures/st_group) is SillyTavern 1.12's data layout with lines shaped as its
+``group-chats.js`` / ``script.js`` write them (greetings from ``getFirstCharacterMessage``, replies
+from ``saveReply`` with swipes and ``swipe_info``, user lines from ``sendMessageAsUser``); the
+members are the real cards from the shared fixtures, put into ``characters/`` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storyteller.errors import FormatError
+from storyteller.group_files import export_group_folder, import_group_files
+from storyteller.paths import get_paths
+from storyteller.story import StoryStore
+from storyteller.story.model import GroupMember, GroupSettings, StorySettings
+from storyteller.story.st_group import export_st_group, import_st_group, parse_st_group
+from tests.clients.sillytavern import node, read_card, read_chat, run_node
+
+FIXTURE = Path(__file__).parent / "fixtures" / "st_group"
+GROUP_ID = "1718027531870"
+CHAT_ID = "2024-6-10@14h02m11s"
+AVATARS = ["default_Seraphina.png", "Aqua.png", "Default-chan.png"]
+NAMES = ["Seraphina", "Aqua", "Default-chan"]
+
+
+@pytest.fixture
+def st_data(shared_fixtures: Path, tmp_path: Path) -> Path:
+    """A SillyTavern user folder: groups/, group chats/ and the members in characters/."""
+    root = tmp_path / "default-user"
+    shutil.copytree(FIXTURE, root)
+    (root / "characters").mkdir()
+    for avatar in AVATARS:
+        shutil.copy(shared_fixtures / "cards" / avatar, root / "characters" / avatar)
+    return root
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "storyteller.cli", *args], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ))
+
+
+def _import(root: Path, **kwargs):
+    story, report, lines = import_group_files(StoryStore(), root / "groups" / f"{GROUP_ID}.json", get_paths(), **kwargs)
+    return story, report, lines
+
+
+def _messages(story) -> list[tuple]:
+    """Each message on the path: author, kind, text, its swipes, and SillyTavern's own fields."""
+    out = []
+    for message in story.messages():
+        head = message.head
+        swipes = [n.text for n in story.siblings(head.id)]
+        st = dict(head.extra.get("st", {}).get("message", {}))
+        st.pop("name", None)
+        out.append((head.author, head.kind, message.text, swipes, st))
+    return out
+
+
+def test_the_player_imports_a_group_chat_shows_it_and_exports_it(st_data: Path, tmp_path: Path) -> None:
+    done = _cli("story", "import", str(st_data / "groups" / f"{GROUP_ID}.json"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "Forest Trio" and "(sillytavern-group): 9 nodes" in lines[0]
+    assert f"chat: {st_data / 'group chats' / (CHAT_ID + '.jsonl')}" in lines
+    assert any(line.startswith("member default_Seraphina.png: card ") and "imported into the library" in line
+               for line in lines)
+
+    shown = _cli("story", "show", "Forest Trio")
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "group: Forest Trio  members: Seraphina, Aqua, Default-chan  order: natural  cards: join" in out
+    for name in NAMES:
+        assert f"greeting] {name}:" in out
+    assert "generation 2/2] Aqua:\n*Aqua puffs out her chest.*" in out
+    assert "generation] Seraphina:\n*Seraphina smiles softly.*" in out
+    assert "say] User:\nDefault-chan, say hello." in out
+
+    folder = tmp_path / "out"
+    exported = _cli("story", "export", "Forest Trio", str(folder), "--format", "st-group")
+    assert exported.returncode == 0, exported.stderr
+    assert f"wrote {folder / 'groups' / (GROUP_ID + '.json')}" in exported.stdout
+    chat = read_chat(folder / "group chats" / f"{CHAT_ID}.jsonl")
+    assert [m["name"] for m in chat] == [*NAMES, "User", "Aqua", "Seraphina", "User", "Default-chan"]
+    assert sorted(p.name for p in (folder / "characters").iterdir()) == sorted(AVATARS)
+
+    refused = _cli("story", "export", "Forest Trio", "-", "--format", "st-group")
+    assert refused.returncode != 0 and "give a folder" in refused.stderr
+
+
+def test_import_maps_the_settings_greetings_swipes_and_keeps_unknown_fields(st_data: Path) -> None:
+    story, report, lines = _import(st_data)
+    with story:
+        settings = story.settings
+        group = settings.group
+        assert group is not None and group.name == "Forest Trio"
+        assert [m.name for m in group.members] == NAMES
+        assert settings.cards == [m.card for m in group.members] == ["Seraphina.png", "Aqua.png", "Default-chan.png"]
+        assert (group.order, group.cards, group.allow_self_responses) == ("natural", "join", False)
+        assert group.join_prefix == "[{{char}}'s <FIELDNAME>]" and group.join_suffix == ""
+        assert settings.mode == "chat" and settings.authors_note.text == "Keep the forest calm."
+        assert group.imported["sillytavern"]["definition"]["hideMutedSprites"] is False
+        assert group.imported["sillytavern"]["definition"]["chat_metadata"]["tainted"] is True
+        messages = _messages(story)
+        assert [(a, k) for a, k, *_ in messages] == [
+            ("Seraphina", "greeting"), ("Aqua", "greeting"), ("Default-chan", "greeting"), ("user", "say"),
+            ("Aqua", "generation"), ("Seraphina", "generation"), ("user", "say"), ("Default-chan", "generation")]
+        aqua = messages[4]
+        assert aqua[2].startswith("*Aqua puffs out her chest.*") and len(aqua[3]) == 2
+        assert aqua[4]["original_avatar"] == "Aqua.png" and aqua[4]["gen_started"] == "2024-06-10T14:03:11.000Z"
+        assert messages[0][4]["is_group"] is True
+        assert report.source_format == "sillytavern-group" and not report.dropped
+
+
+def test_round_trip_import_export_import(st_data: Path, tmp_path: Path) -> None:
+    story, _report, _lines = _import(st_data)
+    with story:
+        before, settings_before = _messages(story), story.settings
+        written = export_group_folder(story, tmp_path / "out", get_paths())
+    assert len(written) == 5
+    out = tmp_path / "out"
+    # The files say what the originals said, field for field.
+    original = json.loads((st_data / "groups" / f"{GROUP_ID}.json").read_text())
+    assert json.loads((out / "groups" / f"{GROUP_ID}.json").read_text()) == original
+    assert read_chat(out / "group chats" / f"{CHAT_ID}.jsonl") == read_chat(st_data / "group chats" / f"{CHAT_ID}.jsonl")
+
+    again, _report, _lines = import_group_files(StoryStore(), out / "groups" / f"{GROUP_ID}.json", get_paths(),
+                                                name="again")
+    with again:
+        assert _messages(again) == before
+        assert again.settings.group == settings_before.group
+        assert again.settings.authors_note == settings_before.authors_note
+
+
+def test_sillytavern_reads_the_export(st_data: Path, tmp_path: Path) -> None:
+    """What SillyTavern 1.12.6 does with the folder: its chat reader, its card reader, and
+    ``validateGroup`` (a member whose avatar is no character is dropped)."""
+    story, _report, _lines = _import(st_data)
+    with story:
+        story.set_settings(group=story.settings.group.model_copy(update={"order": "everyone"}))
+        export_group_folder(story, tmp_path / "out", get_paths())
+    out = tmp_path / "out"
+    definition = json.loads((out / "groups" / f"{GROUP_ID}.json").read_text())
+    assert definition["activation_strategy"] == 1  # ST's "list order": everyone in turn
+    characters = {p.name: read_card(p)["char"]["name"] for p in (out / "characters").iterdir()}
+    assert [characters.get(a) for a in definition["members"]] == NAMES
+    chat_file = out / "group chats" / f"{definition['chat_id']}.jsonl"
+    chat = read_chat(chat_file)
+    for message in chat:
+        assert isinstance(message["mes"], str) and isinstance(message["is_user"], bool)
+        if not message["is_user"]:
+            assert characters[message["original_avatar"]] == message["name"]
+    if node() is not None:  # the same through JavaScript's own JSON.parse
+        assert run_node("chat", [str(chat_file)])[0] == chat
+
+
+def test_activation_strategies_generation_modes_and_muted_members() -> None:
+    members = [("a.png", "a.png", "Ann"), ("b.png", "b.png", "Bo")]
+    from storyteller.story.st_group import MemberRef
+
+    refs = [MemberRef(*m) for m in members]
+    for strategy, order in ((0, "natural"), (1, "everyone"), (2, "manual"), (3, "list")):
+        for mode_number, mode in ((0, "swap"), (1, "join"), (2, "join_muted")):
+            definition = {"id": "1", "name": "G", "members": ["a.png", "b.png"], "disabled_members": ["b.png"],
+                          "activation_strategy": strategy, "generation_mode": mode_number, "chat_id": "1",
+                          "chat_metadata": {"scenario": "A storm."}, "allow_self_responses": True}
+            imported = import_st_group(parse_st_group(json.dumps(definition)), None, refs)
+            group = imported.settings.group
+            assert (group.order, group.cards, group.scenario, group.allow_self_responses) == (order, mode, "A storm.", True)
+            assert [m.muted for m in group.members] == [False, True]
+            assert imported.nodes == [] and any("no group chat file" in line for line in imported.report.defaulted)
+            with StoryStore().create(f"g{strategy}{mode_number}", imported.settings) as story:
+                written, chat = export_st_group(story.tree)
+            assert (written["activation_strategy"], written["generation_mode"]) == (strategy, mode_number)
+            assert written["disabled_members"] == ["b.png"] and chat == ""
+            assert written["chat_metadata"]["scenario"] == "A storm."
+
+
+def test_a_group_made_here_exports_for_sillytavern(tmp_path: Path) -> None:
+    group = GroupSettings(name="Crew", members=[GroupMember(card="halden_voss.json", name="Halden Voss"),
+                                                GroupMember(card="wren_calloway.json", name="Wren Calloway", muted=True)],
+                          order="list", cards="swap")
+    settings = StorySettings(cards=["halden_voss.json", "wren_calloway.json"], group=group)
+    with StoryStore().create("crew", settings) as story:
+        story.set_settings(persona={"name": "Sam", "description": ""})
+        first = story.add_node("The lamp is lit.", author="Halden Voss", kind="greeting", parent=None)
+        said = story.add_node("Hello, Wren.", author="user", kind="say", parent=first.id)
+        story.add_node("Evening.", author="Wren Calloway", kind="generation", parent=said.id)
+        story.add_node("Evening, Sam.", author="Wren Calloway", kind="generation", parent=said.id)
+        written = export_group_folder(story, tmp_path / "st", get_paths())
+    definition = json.loads(written[0].read_text())
+    assert definition["members"] == ["halden_voss.png", "wren_calloway.png"]
+    assert definition["disabled_members"] == ["wren_calloway.png"]
+    assert (definition["activation_strategy"], definition["generation_mode"]) == (3, 0)
+    assert definition["chat_id"] in definition["chats"] and definition["name"] == "Crew"
+    chat = read_chat(written[1])
+    assert [(m["name"], m["is_user"]) for m in chat] == [("Halden Voss", False), ("Sam", True), ("Wren Calloway", False)]
+    assert chat[2]["original_avatar"] == "wren_calloway.png" and chat[2]["swipes"] == ["Evening.", "Evening, Sam."]
+    assert chat[2]["force_avatar"] == "/thumbnail?type=avatar&file=wren_calloway.png" and chat[2]["extra"] == {}
+    assert read_card(tmp_path / "st" / "characters" / "halden_voss.png")["char"]["name"] == "Halden Voss"
+
+    # and it comes back as the same group (the cards found in the library by file name)
+    again, _report, _lines = import_group_files(StoryStore(), written[0], get_paths(), name="crew-again")
+    with again:
+        assert [m.name for m in again.settings.group.members] == ["Halden Voss", "Wren Calloway"]
+        assert [(n.author, n.kind, n.text) for n in again.current_path()] == [
+            ("Halden Voss", "greeting", "The lamp is lit."), ("user", "say", "Hello, Wren."),
+            ("Wren Calloway", "generation", "Evening, Sam.")]
+        assert (again.settings.group.order, again.settings.group.cards) == ("list", "swap")
+
+
+def test_a_missing_member_card_is_a_clear_error_and_nothing_is_made(st_data: Path) -> None:
+    (st_data / "characters" / "Aqua.png").unlink()
+    with pytest.raises(FormatError, match=r"member card 'Aqua.png' was not found .* --card FILE"):
+        _import(st_data)
+    assert StoryStore().list() == []
+    done = _cli("story", "import", str(st_data / "groups" / f"{GROUP_ID}.json"))
+    assert done.returncode != 0 and "'Aqua.png' was not found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cards_and_chat_given_on_the_command_line(st_data: Path, shared_fixtures: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    definition = elsewhere / "trio.json"
+    shutil.copy(st_data / "groups" / f"{GROUP_ID}.json", definition)
+    chat = st_data / "group chats" / f"{CHAT_ID}.jsonl"
+    cards = [str(shared_fixtures / "cards" / a) for a in AVATARS]
+    args = ["story", "import", str(definition), "--chat", str(chat), "--name", "given"]
+    for card in cards:
+        args += ["--card", card]
+    done = _cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "given" and "9 nodes" in done.stdout
+    # without the chat the group still comes in, empty, and says how to give the chat
+    done = _cli("story", "import", str(definition), "--name", "empty", *sum((["--card", c] for c in cards), []))
+    assert done.returncode == 0, done.stderr
+    assert f"no chat '{CHAT_ID}' found beside the group file; give it with --chat FILE" in done.stdout
+    bad = _cli("story", "import", str(chat), "--chat", str(chat))
+    assert bad.returncode != 0 and "--chat is for SillyTavern groups" in bad.stderr

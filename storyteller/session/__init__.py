@@ -37,7 +37,7 @@ from storyteller.session.opening import make_parts, open_engine, open_session, p
 from storyteller.session.resources import load_books
 from storyteller.session.turn import SessionParts, build_turn, history_of, lore_inserts, plain_messages
 from storyteller.prompt import format_action
-from storyteller.story.model import PLAYER_KINDS, Mode, kinds_for_mode
+from storyteller.story.model import PLAYER_KINDS, GroupSettings, Mode, kinds_for_mode
 
 __all__ = [
     "ENGINE_NAMES",
@@ -47,6 +47,7 @@ __all__ = [
     "GenerationFailed",
     "GenerationFinished",
     "GenerationStarted",
+    "GroupSettings",
     "Library",
     "Mode",
     "PromptBuilt",

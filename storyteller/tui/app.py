@@ -59,6 +59,8 @@ ACTIONS: list[tuple[str, str, str, str]] = [
     ("F2", "screen.edit", "Edit message", "edit the focused (or last) message in place"),
     ("alt+b", "screen.branch", "Branch", "start a new story from this point"),
     ("alt+c", "screen.copy_message", "Copy message", "copy the focused (or last) message (OSC 52)"),
+    ("ctrl+g", "screen.speakers", "Speaker picker (group)",
+     "group chat: make a member reply now, mute or unmute members, change the speaker order"),
     ("F3", "inspector", "Prompt inspector", "the last prompt: segments, budget, trimmed parts, cache reuse"),
     ("F4", "trace", "World info trace", "which world info fired or was skipped on the last turn, and why"),
     ("F5", "notes", "Author's note, memory, persona", "edit the story's author's note, memory and persona"),
@@ -251,17 +253,23 @@ class StorytellerApp(App[int]):
 
     @work(exclusive=True, group="session", exit_on_error=False, name="open story")
     async def open_story(self, name: str, *, card: str | None = None, worlds: Sequence[str] | None = None,
-                         mode: str | None = None, greeting: int = 0) -> None:
-        """Close the open story (if any) and open or start ``name``."""
-        from storyteller.session import open_session
+                         mode: str | None = None, greeting: int = 0, group: Any | None = None) -> None:
+        """Close the open story (if any) and open or start ``name`` (``group``: a new group chat's
+        :class:`~storyteller.tui.screens.group.GroupChoice`)."""
+        from storyteller.session import GroupSettings, open_session
 
         if self.backend is None:
             self.post_message(SessionFailed("the engine is not open yet"))
             return
         await self._close_session()
+        extra: dict[str, Any] = {}
+        if group is not None:
+            extra = {"cards": list(group.cards),
+                     "group": GroupSettings(name=group.name, order=group.order, cards=group.mode,
+                                            scenario=group.scenario)}
         try:
             session = await open_session(name, settings=self.settings, paths=self.paths, backend=self.backend,
-                                         card=card, worlds=worlds, mode=mode, greeting=greeting)
+                                         card=card, worlds=worlds, mode=mode, greeting=greeting, **extra)
         except StorytellerError as exc:
             self.post_message(SessionFailed(f"The story {name!r} could not be opened: {exc}"))
             return
@@ -348,6 +356,8 @@ class StorytellerApp(App[int]):
         session = self.session
         if session is None or not session.story.settings.cards:
             return False
+        if session.group is not None:
+            return self._member_card_saved(Path(source), Path(target))
         cards = list(session.story.settings.cards)
         try:
             current = self.library.find_card(cards[0]).resolve()
@@ -363,10 +373,35 @@ class StorytellerApp(App[int]):
             return False
         return True
 
+    def _member_card_saved(self, source: Path, target: Path) -> bool:
+        """A group member's card was saved: the group names the saved file and reads every card again."""
+        session = self.session
+        assert session is not None and session.group is not None
+        members, used = [], False
+        for member in session.group.members:
+            try:
+                found = self.library.find_card(member.card).resolve()
+            except StorytellerError:
+                found = None
+            if found in (source.resolve(), target.resolve()):
+                used = True
+                if found != target.resolve():
+                    member = member.model_copy(update={"card": self.library.ref_for(target)})
+            members.append(member)
+        if not used:
+            return False
+        try:
+            session.update_group(members=members)
+        except StorytellerError as exc:
+            self.notify(f"The group keeps its old cards: {exc}", severity="warning", markup=False, timeout=8)
+            return False
+        return True
+
     # -- what the screens report ---------------------------------------------------------------
 
     def on_story_chosen(self, message: StoryChosen) -> None:
-        self.open_story(message.name, card=message.card, greeting=message.greeting, worlds=message.worlds)
+        self.open_story(message.name, card=message.card, greeting=message.greeting, worlds=message.worlds,
+                        group=message.group)
 
     def set_story_worlds(self, refs: Sequence[str]) -> None:
         """Attach and detach worlds so that the open story uses ``refs``; the next reply uses them."""
@@ -471,8 +506,13 @@ class StorytellerApp(App[int]):
             if session.parts.card is None:
                 self.notify("This story has no character card.", markup=False)
                 return
+            ref = session.story.settings.cards[0]
+            group = session.group
+            if group is not None and group.members:  # a group: the card of the member who spoke last
+                member = group.member(session.character_name) or group.members[0]
+                ref = member.card
             try:
-                path = self.library.find_card(session.story.settings.cards[0])
+                path = self.library.find_card(ref)
             except StorytellerError as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return

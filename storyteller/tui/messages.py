@@ -154,6 +154,9 @@ class StoryChosen(Message):
     greeting: int = 0
     worlds: list[str] | None = None
     """The worlds ticked for a new story (``None``: the card's linked world)."""
+    group: Any | None = None
+    """A new group chat (:class:`~storyteller.tui.screens.group.GroupChoice`): its cards, name,
+    scenario, order and card mode."""
 
 
 @dataclass

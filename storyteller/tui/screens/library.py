@@ -176,6 +176,7 @@ class LibraryScreen(Screen):
         Binding("ctrl+o", "focus_import", "Import"),
         Binding("ctrl+f", "focus_search", "Search"),
         Binding("ctrl+e", "edit", "Edit card/world", priority=True),
+        Binding("ctrl+g", "new_group", "New group"),
         Binding("f5", "reload", "Reload", show=False),
         Binding("alt+1", "show_tab('tab-cards')", "Characters", show=False),
         Binding("alt+2", "show_tab('tab-worlds')", "Worlds", show=False),
@@ -343,6 +344,25 @@ class LibraryScreen(Screen):
             self.app.push_screen(CharacterScreen(Path(self.cards[index][1]), self.paths))
         elif active == "tab-worlds" and (index := self._selected("worlds")) is not None:
             self._edit_world(index)
+
+    def action_new_group(self) -> None:
+        """Start a group chat: tick two or more characters, name the group, pick its order and card mode."""
+        from storyteller.tui.screens.group import GroupChoice, NewGroupDialog
+
+        cards = [(name, Path(path)) for name, path, error, _bundled in self.cards if not error]
+        if len(cards) < 2:
+            self.notify("A group needs two or more characters: import some first (ctrl+o).", markup=False)
+            return
+        ticked = []
+        if self.query_one(TabbedContent).active == "tab-cards" and (index := self._selected("cards")) is not None \
+                and not self.cards[index][2]:
+            ticked.append(str(self.cards[index][1]))
+
+        def start(choice: GroupChoice | None) -> None:
+            if choice is not None:
+                self.post_message(StoryChosen(choice.story, group=choice))
+
+        self.app.push_screen(NewGroupDialog(cards, Library(self.paths).unique_story_name("group"), ticked), start)
 
     def action_show_tab(self, tab: str) -> None:
         """Show a tab and put the cursor in its list."""

@@ -34,8 +34,9 @@ from storyteller.session import (
 from storyteller.session.library import Library
 from storyteller.tui.messages import BranchNamed, SessionEventReceived, StreamFlushed
 from storyteller.tui.screens.dialogs import AskText, EditText
+from storyteller.tui.screens.group import SpeakerPicker, group_status
 from storyteller.tui.widgets.status import StatusBar
-from storyteller.tui.widgets.transcript import Transcript
+from storyteller.tui.widgets.transcript import Transcript, member_colours
 
 __all__ = ["FLUSH_SECONDS", "KINDS_BY_MODE", "StoryScreen"]
 
@@ -76,6 +77,7 @@ class StoryScreen(Screen):
         Binding("f7", "app.character", "Character", show=False),
         Binding("f8", "app.world_info", "World info", show=False),
         Binding("alt+w", "app.worlds", "Worlds", show=False),
+        Binding("ctrl+g", "speakers", "Speaker"),
     ]
 
     def __init__(self, session: Any) -> None:
@@ -90,16 +92,20 @@ class StoryScreen(Screen):
         self.flushes = 0
         self.reply_tokens = 0
         """Tokens of the reply being (or last) generated: the status bar's ``ctx`` counts them."""
+        self.speaking = ""
+        """In a group: the member whose reply is streaming ("" when none is)."""
         self._unsubscribe = session.subscribe(self._on_session_event)
 
     # -- layout ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         story = self.session.story
-        card = self.session.character_name
+        group = self.session.group
+        card = group.name if group is not None else self.session.character_name
         title = f"{story.name} · {self.mode} · {card}" + (" · read-only" if story.read_only else "")
         yield Static(title, id="story-title", markup=False)
-        yield Transcript(self._author_of, self.mode, id="transcript")
+        yield Transcript(self._author_of, self.mode, id="transcript",
+                         colours=member_colours(self.session.members) if group is not None else None)
         with Horizontal(id="input-bar"):
             yield Button(self._kind_label(), id="kind", compact=True)
             yield Input(placeholder=_PLACEHOLDER[self.kind], id="prompt-input")
@@ -169,7 +175,8 @@ class StoryScreen(Screen):
             self.flushes = 0
             self.reply_tokens = 0
             self._pending = None
-            transcript.begin_stream(event.action, self.session.character_name)
+            self.speaking = event.speaker
+            transcript.begin_stream(event.action, event.speaker or self.session.character_name)
             transcript.set_counter("")
             self._set_state("generating… (Esc stops)")
         elif isinstance(event, PromptBuilt):
@@ -182,6 +189,7 @@ class StoryScreen(Screen):
         elif isinstance(event, GenerationFinished | GenerationFailed):
             if isinstance(event, GenerationFinished) and event.stats.completion_tokens is not None:
                 self.reply_tokens = event.stats.completion_tokens
+            self.speaking = ""
             self._end_stream()
             if isinstance(event, GenerationFailed):
                 self.notify(event.message, title="The reply failed", severity="error", markup=False, timeout=10)
@@ -208,8 +216,13 @@ class StoryScreen(Screen):
 
     def _refresh_status(self) -> None:
         session = self.session
+        group = session.group
+        line = ""
+        if group is not None:
+            upcoming = session.next_speakers() if group.order in ("list", "everyone") and not self.speaking else ()
+            line = group_status(group, speaking=self.speaking, upcoming=upcoming)
         self.status.show(session.backend.info(), session.last_prompt, session.last_stats, self.state,
-                         reply_tokens=self.reply_tokens)
+                         reply_tokens=self.reply_tokens, group=line)
 
     def _refresh_counter(self) -> None:
         index, count = self.session.swipe_position()
@@ -230,6 +243,8 @@ class StoryScreen(Screen):
                 await session.continue_()
             elif action == "swipe":
                 await session.swipe(step)
+            elif action == "reply_as":
+                await session.reply_as(text)
         except StorytellerError as exc:
             self.notify(str(exc), severity="error", markup=False, timeout=8)
 
@@ -262,6 +277,23 @@ class StoryScreen(Screen):
             self.action_cycle_kind()
 
     # -- actions -----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "speakers":
+            return self.session.group is not None  # the picker's key is only offered in a group
+        return True
+
+    def action_speakers(self) -> None:
+        """Group: pick a member to reply now, mute or unmute members, change the speaker order."""
+        if self.session.group is None:
+            return
+
+        def chosen(name: str | None) -> None:
+            self._refresh_status()
+            if name and not self._busy():
+                self.generate("reply_as", name)
+
+        self.app.push_screen(SpeakerPicker(self.session), chosen)
 
     def action_stop(self) -> None:
         """Stop the reply being generated (what arrived so far is kept)."""

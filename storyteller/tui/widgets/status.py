@@ -14,7 +14,8 @@ def _short(name: str, width: int) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
-def status_text(info: Any, prompt: Any | None, stats: Any | None, state: str = "", *, reply_tokens: int = 0) -> str:
+def status_text(info: Any, prompt: Any | None, stats: Any | None, state: str = "", *, reply_tokens: int = 0,
+                group: str = "") -> str:
     """One line describing the engine and the last turn.
 
     Args:
@@ -23,6 +24,7 @@ def status_text(info: Any, prompt: Any | None, stats: Any | None, state: str = "
         stats: The last :class:`~storyteller.engines.base.GenerationStats`, if any.
         state: What is happening now (``generating``, ``reading prompt 40%``...).
         reply_tokens: Tokens of the reply to that prompt so far: they fill the context too.
+        group: A group chat's part (who speaks or is next, the order, who is muted); first when set.
     """
     parts = [info.engine, _short(info.model or "?", 26)]
     if info.engine == "embedded":
@@ -35,6 +37,7 @@ def status_text(info: Any, prompt: Any | None, stats: Any | None, state: str = "
         if stats.tokens_per_second:
             parts.append(f"{stats.tokens_per_second:.1f} tok/s")
     line = " · ".join(parts)
+    line = f"{group} │ {line}" if group else line
     return f"{state} │ {line}" if state else line
 
 
@@ -50,7 +53,7 @@ class StatusBar(Static):
         self.line = ""
 
     def show(self, info: Any, prompt: Any | None, stats: Any | None, state: str = "", *,
-             reply_tokens: int = 0) -> None:
+             reply_tokens: int = 0, group: str = "") -> None:
         """Update the line."""
-        self.line = status_text(info, prompt, stats, state, reply_tokens=reply_tokens)
+        self.line = status_text(info, prompt, stats, state, reply_tokens=reply_tokens, group=group)
         self.update(Text(self.line, no_wrap=True, overflow="ellipsis"))

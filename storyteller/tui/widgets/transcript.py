@@ -9,21 +9,45 @@ Markdown renderer, neither of which reads ``[tags]``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.markdown import Markdown
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.events import Click
 from textual.widgets import Static
 
-__all__ = ["PAGE", "MessageView", "Transcript", "display_text"]
+__all__ = ["MEMBER_COLOURS", "PAGE", "MessageView", "Transcript", "display_text", "member_colours"]
 
 PAGE = 50
 """Messages mounted at a time."""
+
+MEMBER_COLOURS = ("#d0508a", "#2f8fce", "#3b9e5a", "#cc7a1f", "#8b64d6", "#1f9c9c", "#c0533a", "#7a8f1e")
+"""Author colours of a group's members: mid-tone hues that read on dark and light themes alike."""
+
+
+def member_colours(names: Sequence[str]) -> dict[str, str]:
+    """A colour for each member name: the same name gets the same colour in every group (a hash of
+    the name picks it), unless an earlier member of this group took it (then the next free one).
+
+    Args:
+        names: The members, in list order.
+    """
+    taken: dict[str, str] = {}
+    for name in names:
+        key = name.casefold()
+        if not key or key in taken:
+            continue
+        start = zlib.crc32(key.encode("utf-8")) % len(MEMBER_COLOURS)
+        free = [MEMBER_COLOURS[(start + i) % len(MEMBER_COLOURS)] for i in range(len(MEMBER_COLOURS))]
+        used = set(taken.values())
+        taken[key] = next((c for c in free if c not in used), free[0])
+    return taken
 
 def display_text(message: Any, mode: str) -> str:
     """The text a message shows: adventure inputs as ``> You open the door.``."""
@@ -51,6 +75,7 @@ class MessageView(Static, can_focus=True):
         author: The name on the author line.
         mode: The story mode (adventure inputs are shown as actions).
         streaming: Show plain text that is still growing.
+        colour: The author line's colour (a group member's), else the theme's accent.
     """
 
     COMPONENT_CLASSES = {"message--author", "message--meta", "message--action"}
@@ -65,10 +90,11 @@ class MessageView(Static, can_focus=True):
     """
 
     def __init__(self, message: Any | None, *, author: str, mode: str, streaming: bool = False,
-                 key: tuple[str, ...] = ()) -> None:
+                 key: tuple[str, ...] = (), colour: str | None = None) -> None:
         super().__init__(markup=False)
         self.message = message
         self.author = author
+        self.colour = colour
         self.mode = mode
         self.streaming = streaming
         self.key = key
@@ -82,9 +108,10 @@ class MessageView(Static, can_focus=True):
         """Ids of the nodes shown (head first, then continuations)."""
         return tuple(n.id for n in self.message.nodes) if self.message is not None else ()
 
-    def show(self, message: Any, *, key: tuple[str, ...], author: str) -> None:
+    def show(self, message: Any, *, key: tuple[str, ...], author: str, colour: str | None = None) -> None:
         """Show a finished message (used when a streamed reply is saved)."""
         self.message, self.key, self.author, self.streaming = message, key, author, False
+        self.colour = colour
         self.text = display_text(message, self.mode)
         self.player = is_player(message)
         self.set_class(self.player, "-player")
@@ -105,7 +132,10 @@ class MessageView(Static, can_focus=True):
     def render(self) -> RenderableType:
         if self.player and self.mode == "adventure" and self.message.head.kind in ("do", "say"):
             return Text(self.text, style=self.get_component_rich_style("message--action"))
-        header = Text(self.author or "", style=self.get_component_rich_style("message--author"))
+        style = self.get_component_rich_style("message--author")
+        if self.colour:
+            style += Style(color=self.colour)
+        header = Text(self.author or "", style=style)
         if self.counter:
             header.append(f"  ‹ {self.counter} ›", style=self.get_component_rich_style("message--meta"))
         if self.streaming:
@@ -134,6 +164,7 @@ class Transcript(VerticalScroll, can_focus=True):
     Args:
         author_of: Gives the author line for a message.
         mode: The story mode.
+        colours: Author colours by case-folded name (a group's members); others use the accent.
     """
 
     BINDINGS = [Binding("home", "load_earlier", "Earlier", show=False)]
@@ -142,10 +173,12 @@ class Transcript(VerticalScroll, can_focus=True):
     Transcript { height: 1fr; padding: 0 1; }
     """
 
-    def __init__(self, author_of: Callable[[Any], str], mode: str, **kwargs: Any) -> None:
+    def __init__(self, author_of: Callable[[Any], str], mode: str, *, colours: Mapping[str, str] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.author_of = author_of
         self.mode = mode
+        self.colours: dict[str, str] = dict(colours or {})
         self._messages: list[Any] = []
         self._keys: list[tuple[str, ...]] = []
         self._first = 0
@@ -174,8 +207,14 @@ class Transcript(VerticalScroll, can_focus=True):
         self._more.display = False
         self.anchor()
 
+    def colour_of(self, author: str) -> str | None:
+        """The colour of an author's name (a group member's), or ``None`` for the theme's accent."""
+        return self.colours.get(author.casefold()) if author else None
+
     def _view_for(self, message: Any, key: tuple[str, ...]) -> MessageView:
-        return MessageView(message, author=self.author_of(message), mode=self.mode, key=key)
+        author = self.author_of(message)
+        colour = None if is_player(message) else self.colour_of(author)
+        return MessageView(message, author=author, mode=self.mode, key=key, colour=colour)
 
     def load(self, messages: Sequence[Any]) -> None:
         """Show ``messages`` from scratch, mounting only the newest page."""
@@ -247,7 +286,8 @@ class Transcript(VerticalScroll, can_focus=True):
         fresh: list[MessageView] = []
         for message, key in zip(messages[same:], keys[same:]):
             if stream is not None:
-                stream.show(message, key=key, author=self.author_of(message))
+                author = self.author_of(message)
+                stream.show(message, key=key, author=author, colour=None if is_player(message) else self.colour_of(author))
                 self._views.append(stream)
                 stream = None
                 continue
@@ -271,7 +311,7 @@ class Transcript(VerticalScroll, can_focus=True):
             return view
         if action == "regenerate" and self._views and not self._views[-1].player:
             self._views[-1].display = False
-        view = MessageView(None, author=author, mode=self.mode, streaming=True)
+        view = MessageView(None, author=author, mode=self.mode, streaming=True, colour=self.colour_of(author))
         view._stream_base = ""  # type: ignore[attr-defined]
         self._stream_view = view
         self.mount(view)

@@ -1,0 +1,221 @@
+"""Group chats in the app, as a player plays them: a three-member group made in the library, a turn,
+the speaker picker (reply now, mute), swipe / retry / continue / undo / edit / branch on a group
+reply, the inspector, and the members' names and colours in the transcript. Scripted engine."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, OptionList, Select, SelectionList
+
+from storyteller.tui.screens.group import NewGroupDialog, SpeakerPicker, group_status
+from storyteller.tui.screens.library import LibraryScreen
+from storyteller.tui.screens.story import StoryScreen
+from storyteller.tui.widgets.transcript import MEMBER_COLOURS, member_colours
+from tests.tui.conftest import make_app, settle, wait_story
+
+NAMES = ["Halden Voss", "Wren Calloway", "Ink & Margin"]
+
+
+async def _make_group(pilot, *, order: str = "natural") -> StoryScreen:
+    """From the open story: F6, ctrl+g, tick the three bundled characters, name the group, start."""
+    app = pilot.app
+    await pilot.press("f6")
+    await settle(pilot)
+    assert isinstance(app.screen, LibraryScreen)
+    await pilot.press("ctrl+g")
+    await pilot.pause()
+    dialog = app.screen
+    assert isinstance(dialog, NewGroupDialog)
+    ticks = dialog.query_one("#group-cards", SelectionList)
+    labels = [str(ticks.get_option_at_index(i).prompt) for i in range(ticks.option_count)]
+    # the character highlighted in the library (the first, Halden Voss) comes ticked
+    assert [labels[i] for i in range(len(labels)) if ticks.get_option_at_index(i).value in ticks.selected] \
+        == [labels[0]] and labels[0].startswith(NAMES[0])
+    for name in NAMES[1:]:  # tick in this order: the members' list order
+        ticks.highlighted = next(i for i, label in enumerate(labels) if label.startswith(name + "  ("))
+        await pilot.press("space")
+    await pilot.pause()
+    story_name = dialog.query_one("#group-story", Input)
+    story_name.value = ""
+    story_name.focus()
+    await pilot.press(*"the-inn")
+    dialog.query_one("#group-name", Input).focus()
+    await pilot.press(*"The [b]Inn[/b] crew")  # markup in a name stays text
+    dialog.query_one("#group-order", Select).value = order
+    await pilot.press("ctrl+s")
+    return await wait_story(pilot)
+
+
+def _authors(screen: StoryScreen) -> list[str]:
+    return [v.author for v in screen.transcript.views]
+
+
+async def test_a_three_member_group_made_in_the_library_plays_with_names_colours_and_the_picker() -> None:
+    app = make_app(["Aye, the ledger is short.", "Ink blots the page.", "Halden grunts.", "A fourth thought.",
+                    "A fifth thought.", " And more.", "Sixth."])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_story(pilot)
+        screen = await _make_group(pilot)
+        session = screen.session
+        assert session.story.name == "the-inn"
+        group = session.group
+        assert group is not None and session.members == NAMES and group.name == "The [b]Inn[/b] crew"
+        assert "The [b]Inn[/b] crew" in str(screen.query_one("#story-title").render())
+        # every member greets, under its own name, each in its own colour
+        assert _authors(screen) == NAMES
+        colours = [v.colour for v in screen.transcript.views]
+        assert len(set(colours)) == 3 and all(c in MEMBER_COLOURS for c in colours)
+        assert colours == [member_colours(NAMES)[n.casefold()] for n in NAMES]
+        assert "natural order" in screen.status.line
+
+        # natural order: the member the player names answers first
+        await pilot.click("#prompt-input")
+        await pilot.press(*"Wren, what do you make of the ledger?", "enter")
+        await settle(pilot)
+        replies = [v for v in screen.transcript.views if v.message.head.kind == "generation"]
+        assert replies and replies[0].author == "Wren Calloway"
+        assert all(v.author in NAMES and v.colour == member_colours(NAMES)[v.author.casefold()] for v in replies)
+        assert all(v.message.head.author == v.author for v in replies)
+        player = screen.transcript.views[3]
+        assert player.player and player.colour is None
+
+        # the picker: Ink & Margin replies now
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, SpeakerPicker)
+        members = picker.query_one("#members", OptionList)
+        assert [str(members.get_option_at_index(i).prompt) for i in range(3)] == NAMES
+        members.highlighted = 2
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is screen
+        last = screen.transcript.views[-1]
+        assert last.author == "Ink & Margin" and last.message.head.author == "Ink & Margin"
+
+        # mute Halden Voss in the picker: saved with the story, shown in the picker and the status bar
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        picker = app.screen
+        picker.query_one("#members", OptionList).highlighted = 0
+        await pilot.press("m")
+        await pilot.pause()
+        assert "(muted)" in str(picker.query_one("#members", OptionList).get_option_at_index(0).prompt)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert session.group.member("Halden Voss").muted
+        assert "muted: Halden Voss" in screen.status.line
+
+        # swipe past the last alternative: a new reply by the same member
+        await pilot.press("alt+right")
+        await settle(pilot)
+        last = screen.transcript.views[-1]
+        assert last.author == "Ink & Margin" and last.counter == "2/2"
+        await pilot.press("alt+left")
+        await settle(pilot)
+        assert screen.transcript.views[-1].counter == "1/2"
+        assert screen.transcript.views[-1].author == "Ink & Margin"
+        # retry keeps the speaker too; continue goes on in the same member's voice
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert screen.transcript.views[-1].author == "Ink & Margin"
+        assert screen.transcript.views[-1].counter == "3/3"
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert screen.transcript.views[-1].author == "Ink & Margin"
+        assert len(screen.transcript.views[-1].message.nodes) == 2
+
+        # edit a group reply: the author stays
+        await pilot.press("f2")
+        await pilot.pause()
+        app.screen.query_one("TextArea").text = "Ink & Margin, edited [OOC: as written]."
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert screen.transcript.views[-1].text == "Ink & Margin, edited [OOC: as written]."
+        assert screen.transcript.views[-1].author == "Ink & Margin"
+
+        # undo steps back over the group reply; redo brings it back
+        before = _authors(screen)
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        assert _authors(screen) == before[:-1]
+        await pilot.press("ctrl+y")
+        await settle(pilot)
+        assert _authors(screen) == before
+
+        # the inspector shows the group turn's prompt, which names the speaker after the history
+        await pilot.press("f3")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "PromptInspector"
+        assert "Ink & Margin" in session.last_prompt.text
+        await pilot.press("escape")
+        await pilot.pause()
+
+        # a branch is a group story too
+        await pilot.press("alt+b")
+        await pilot.pause()
+        await pilot.press("enter")
+        screen = await wait_story(pilot)
+        await settle(pilot)
+        assert screen.session.story.name == "the-inn-branch"
+        assert screen.session.members == NAMES and screen.session.group.member("Halden Voss").muted
+        assert _authors(screen) == before
+        await pilot.press("ctrl+q")
+
+
+async def test_manual_order_nobody_answers_until_the_picker_chooses() -> None:
+    app = make_app(["Wren speaks.", "Ink speaks."])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_story(pilot)
+        screen = await _make_group(pilot, order="manual")
+        assert screen.session.group.order == "manual"
+        assert "manual: ctrl+g picks" in screen.status.line
+        await pilot.click("#prompt-input")
+        await pilot.press(*"Anyone there?", "enter")
+        await settle(pilot)
+        assert screen.transcript.views[-1].player  # nobody answered
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        app.screen.query_one("#members", OptionList).highlighted = 1
+        await pilot.press("o")  # the order cycles: manual -> natural, saved at once
+        await pilot.pause()
+        assert screen.session.group.order == "natural"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.transcript.views[-1].author == "Wren Calloway"
+        await pilot.press("ctrl+q")
+
+
+async def test_the_speaker_key_is_only_offered_in_a_group() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await wait_story(pilot)
+        assert screen.session.group is None
+        assert screen.check_action("speakers", ()) is False
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert app.screen is screen
+        assert "speaking" not in screen.status.line
+        await pilot.press("ctrl+q")
+
+
+def test_member_colours_are_stable_per_name_and_distinct_in_a_group() -> None:
+    one = member_colours(["Alice", "Bob", "Carol"])
+    two = member_colours(["Carol", "Dora", "Alice"])
+    assert len(set(one.values())) == 3
+    assert one["alice"] in MEMBER_COLOURS
+    # a name keeps its colour from group to group (unless an earlier member of the group took it)
+    assert one["alice"] == member_colours(["Alice"])["alice"] == member_colours(["alice", "Zed"])["alice"]
+    assert two["carol"] == member_colours(["Carol"])["carol"]
+    assert two["alice"] == one["alice"] or one["alice"] in (two["carol"], two["dora"])
+    many = member_colours([f"M{i}" for i in range(len(MEMBER_COLOURS))])
+    assert len(set(many.values())) == len(MEMBER_COLOURS)
+
+
+def test_group_status_says_who_speaks_or_is_next() -> None:
+    from storyteller.session import GroupSettings
+
+    group = GroupSettings.model_validate({"name": "g", "order": "list", "members": [
+        {"card": "a", "name": "Alice"}, {"card": "b", "name": "Bob", "muted": True}]})
+    assert group_status(group, upcoming=["Alice"]) == "list · next: Alice · muted: Bob"
+    assert group_status(group, speaking="Alice") == "Alice speaking · list · muted: Bob"
+    assert group_status(group.model_copy(update={"order": "manual"})).startswith("manual: ctrl+g picks")

@@ -49,6 +49,9 @@ def _build_parser() -> argparse.ArgumentParser:
     register_prompt(sub)
     register_story(sub)
     register_kiosk(sub)
+    from storyteller.group_cli import register as register_group
+
+    register_group(sub)
     _register_play(sub)
 
     doctor = sub.add_parser("doctor", help="check the engine: load the model in a child process, generate a "
@@ -97,7 +100,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.get("ok") else 1
 
 
-_ENGINE_FREE = {"models", "card", "lore", "doctor", "story"}
+_ENGINE_FREE = {"models", "card", "lore", "doctor", "story", "group"}
 """Commands that never load llama.cpp in this process (the doctor loads it in a child)."""
 
 
@@ -161,7 +164,9 @@ def _register_play(sub) -> None:
 
     play = sub.add_parser("play", help="play or write a story in the terminal app (the default command; "
                           "--plain: line by line on stdin/stdout)")
-    play.add_argument("--card", default=None, help="character card: path or library name (default: the adventure narrator)")
+    play.add_argument("--card", action="append", default=None,
+                      help="character card: path or library name (default: the adventure narrator); "
+                           "twice or more for a group chat")
     play.add_argument("--world", action="append", default=None, metavar="W", help="world info (repeatable)")
     play.add_argument("--story", default=None, metavar="NAME", help="open this story, or start it under this name")
     play.add_argument("--mode", choices=[m.value for m in Mode], default=None)
@@ -169,6 +174,9 @@ def _register_play(sub) -> None:
     play.add_argument("--plain", action="store_true", help="line-based play on stdin/stdout")
     play.add_argument("imports", nargs="*", metavar="FILE",
                       help="cards, lorebooks or chats to import into the library first (the app)")
+    from storyteller.group_cli import add_group_options
+
+    add_group_options(play)
     _add_engine_options(play)
     play.set_defaults(func=_cmd_play)
 
@@ -213,8 +221,17 @@ def _warn_ambiguous_card(ref: str | None, paths) -> None:
 
 
 def _cmd_play(args: argparse.Namespace) -> int:
+    from storyteller.group_cli import group_from_args, start_group_for_app
+
     settings, paths = _settings_from(args)
     paths.ensure()
+    cards = list(args.card or [])
+    args.card = cards[0] if len(cards) == 1 else None
+    group = group_from_args(args, paths, cards)
+    if group is not None and not args.plain:
+        args.story = start_group_for_app(args, paths, cards if len(cards) > 1 else [], group)
+        cards, group = [], None
+    args.cards, args.group_settings = (cards if len(cards) > 1 else []), group
     _chat_from_imports(args)
     _warn_ambiguous_card(args.card, paths)
     if not args.plain:
@@ -244,9 +261,16 @@ async def _play_plain(args: argparse.Namespace, settings, paths) -> int:
     try:
         for warning in backend.info().warnings:
             print(f"storyteller: warning: {clean(warning)}", file=sys.stderr)
-        name = args.story or (_last_story(paths) if args.card is None else None) or time.strftime("story-%Y%m%d-%H%M%S")
+        group = getattr(args, "group_settings", None)
+        if group is not None:
+            from storyteller.group_cli import new_story_name
+
+            name = args.story or new_story_name(group)
+        else:
+            name = args.story or (_last_story(paths) if args.card is None else None) or time.strftime("story-%Y%m%d-%H%M%S")
         session = await open_session(name, settings=settings, paths=paths, backend=backend, card=args.card,
-                                     worlds=args.world, mode=args.mode, greeting=args.greeting)
+                                     worlds=args.world, mode=args.mode, greeting=args.greeting,
+                                     cards=getattr(args, "cards", None), group=group)
         try:
             return await run_plain(session)
         finally:

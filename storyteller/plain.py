@@ -22,7 +22,8 @@ from storyteller.session import (
     SessionEvent,
     TextReceived,
 )
-from storyteller.story.model import PLAYER_KINDS, Node
+from storyteller.session.group import talkativeness
+from storyteller.story.model import PLAYER_KINDS, SPEAKER_ORDERS, Node
 from storyteller.textsafe import clean
 
 __all__ = ["HELP", "run_plain"]
@@ -44,6 +45,12 @@ HELP = """Commands:
   /help         this list
   /quit         leave (end of input also leaves)
 Plain lines are {default} inputs."""
+
+GROUP_HELP = """Group chat:
+  /as NAME      that member replies now (muted members too)
+  /mute NAME    never pick that member to speak; /unmute NAME
+  /order ORDER  who answers: natural, list, manual (only /as), everyone
+  /members      the members, muted or not, and their talkativeness"""
 
 
 NOT_UTF8 = object()
@@ -84,10 +91,15 @@ class _Printer:
         self.out = out
         self.streaming = False
         self.printed = ""
+        self.label = ""
+        """``Name: `` before a group member's reply, written with its first words."""
 
     def _write(self, text: str) -> None:
+        if self.label:
+            text = text.lstrip()  # "Name: " already ends in a space
         if text:
-            self.out.write(text)
+            self.out.write(self.label + text)
+            self.label = ""
             self.out.flush()
             self.streaming = True
 
@@ -100,6 +112,8 @@ class _Printer:
     def __call__(self, event: SessionEvent) -> None:
         if isinstance(event, GenerationStarted):
             self.printed = ""
+            self.end()  # a group turn: each member's reply on its own line
+            self.label = f"{event.speaker}: " if event.speaker and event.action != "continue" else ""
         elif isinstance(event, TextReceived):
             kept, _cut = trim_incomplete(event.text)
             if len(kept) > len(self.printed) and kept.startswith(self.printed):
@@ -134,6 +148,8 @@ def _render_path(session: Session) -> str:
                 lines.append(format_action(head.kind, message.text).strip())
             else:
                 lines.append(f"> {message.text}")
+        elif session.group is not None and session.speaker_of(head) is not None:
+            lines.append(f"{head.author}: {message.text}")
         else:
             lines.append(message.text)
     return "\n\n".join(lines)
@@ -147,7 +163,12 @@ async def run_plain(session: Session, stdin: TextIO | None = None, out: TextIO |
     session.subscribe(printer)
     mode = session.story.settings.mode
     default_kind = {"adventure": "do", "story": "story"}.get(mode, "say")
-    out.write(f"[story {session.story.name!r}, {mode} mode, with {session.character_name}; /help for commands]\n")
+    group = session.group
+    if group is not None:
+        out.write(f"[story {session.story.name!r}, {mode} mode, group {group.name!r}: {', '.join(session.members)}; "
+                  f"{group.order} order; /help for commands]\n")
+    else:
+        out.write(f"[story {session.story.name!r}, {mode} mode, with {session.character_name}; /help for commands]\n")
     if session.story.read_only:
         out.write("[read-only: another storyteller process is writing this story]\n")
     text = _render_path(session)
@@ -200,7 +221,8 @@ async def _handle(session: Session, line: str, default_kind: str, printer: _Prin
         node = await session.swipe(step)
         if node is not None and not printer.streaming:
             index, count = session.swipe_position()
-            out.write(f"[{index + 1}/{count}] {node.text}\n")
+            label = f"{node.author}: " if session.speaker_of(node) is not None else ""
+            out.write(f"[{index + 1}/{count}] {label}{node.text}\n")
     elif command == "undo":
         if session.undo() is None and len(session.story.messages()) == 1:
             out.write("[nothing to undo: the greeting opens the story; /swipe shows the other greetings]\n")
@@ -227,6 +249,10 @@ async def _handle(session: Session, line: str, default_kind: str, printer: _Prin
         return False
     elif command == "help":
         out.write(HELP.format(default=default_kind) + "\n")
+        if session.group is not None:
+            out.write(GROUP_HELP + "\n")
+    elif command in ("as", "mute", "unmute", "order", "members"):
+        await _group_command(session, command, arg.strip(), out)
     else:
         out.write(f"[unknown command /{command}; /help lists them]\n")
     return True
@@ -259,6 +285,40 @@ async def _reply(coro, session: Session, out: TextIO) -> None:
     if node is None:
         return
     out.flush()
+
+
+async def _group_command(session: Session, command: str, arg: str, out: TextIO) -> None:
+    """``/as NAME``, ``/mute NAME``, ``/unmute NAME``, ``/order ORDER``, ``/members``."""
+    group = session.group
+    if group is None:
+        out.write("[this story is not a group chat; start one with: storyteller play --card A --card B]\n")
+        return
+    if command in ("as", "mute", "unmute") and not arg:
+        out.write(f"[use /{command} NAME; the members are {', '.join(session.members)}]\n")
+    elif command == "as":
+        await _reply(session.reply_as(arg), session, out)
+    elif command in ("mute", "unmute"):
+        session.set_muted(arg, command == "mute")
+        name = session.group.member(arg).name  # type: ignore[union-attr]
+        out.write(f"[{name} is {'muted: never picked to speak (/as still works)' if command == 'mute' else 'unmuted'}]\n")
+    elif command == "order":
+        if arg.lower() not in SPEAKER_ORDERS:
+            out.write(f"[the order is {group.order}; use /order {'|'.join(SPEAKER_ORDERS)}]\n")
+        else:
+            session.update_group(order=arg.lower())
+            out.write(f"[order: {arg.lower()}]\n")
+    else:
+        out.write(_members(session) + "\n")
+
+
+def _members(session: Session) -> str:
+    group = session.group
+    assert group is not None
+    lines = [f"[{group.name}: {group.order} order, {group.cards} cards]"]
+    for number, member in enumerate(group.members, 1):
+        talk = talkativeness(member, session.parts.members.get(member.name))
+        lines.append(f"  {number}. {member.name}{' (muted)' if member.muted else ''}, talkativeness {talk:.2f}")
+    return "\n".join(lines)
 
 
 def _last(session: Session) -> str:

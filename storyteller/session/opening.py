@@ -141,7 +141,7 @@ def start_group_story(store: StoryStore, name: str, cards: Sequence[str], group:
     """Create the group story ``name`` of these cards (or of ``group``'s members when no cards).
 
     The story names each card as the library does; its worlds are ``worlds``, else the worlds the
-    cards link to (those the user has). The group keeps ``group``'s settings (order, card mode,
+    cards link to (those the user has). Each member's greeting opens it. The group keeps ``group``'s settings (order, card mode,
     name, scenario...); its members come from ``group`` when it has them, else from the cards.
 
     Raises:
@@ -169,9 +169,16 @@ def start_group_story(store: StoryStore, name: str, cards: Sequence[str], group:
                 world_refs.append(linked)
             except FormatError:
                 pass  # a card may name a world the user does not have
-    settings = StorySettings(cards=[m.card for m in made.members], worlds=world_refs,
-                             mode=mode or Mode.CHAT.value, group=GroupSettings.model_validate(made.model_dump()))
-    return store.create(name, settings)
+    group = GroupSettings.model_validate(made.model_dump())
+    settings = StorySettings(cards=[m.card for m in group.members], worlds=world_refs,
+                             mode=mode or Mode.CHAT.value, group=group)
+    story = store.create(name, settings)
+    # Every member greets, in list order, as SillyTavern opens a group chat.
+    by_name = {m.name: card for m, card in zip(group.members, loaded, strict=True)}
+    nodes = group_greetings(group, by_name, settings.persona.name or "User")
+    if nodes:
+        story.add_nodes(nodes, select=nodes[-1].id)
+    return story
 
 
 async def open_session(
@@ -231,11 +238,7 @@ async def open_session(
         story.close()
         raise
     session = Session(story, backend, parts)
-    if created and session.group is not None:
-        nodes = group_greetings(session.group, parts.members, st.persona.name or "User")
-        if nodes:
-            story.add_nodes(nodes, select=nodes[-1].id)
-    elif created and parts.card is not None:
+    if created and session.group is None and parts.card is not None:
         card_obj = parts.card
         # Every greeting is a swipe of the first message, as in SillyTavern; the chosen one is shown.
         greetings = [card_obj.first_mes, *card_obj.alternate_greetings]

@@ -24,6 +24,7 @@ __all__ = [
     "archived_name",
     "attributed_markdown",
     "attribution",
+    "member_speaker",
     "visitor_name",
     "visitor_turns",
     "write_archive",
@@ -86,15 +87,24 @@ def visitor_turns(story: Story) -> int:
     return sum(1 for node in story.current_path() if node.is_player and node.visitor_name is not None)
 
 
+def member_speaker(story: Story, node: Node, speaker: str) -> str:
+    """Who wrote a reply: in a group story the member it is authored by, else ``speaker``."""
+    group = story.settings.group
+    member = group.member(node.author) if group is not None and node.author else None
+    return member.name if member is not None else speaker
+
+
 def attributed_markdown(story: Story, *, title: str, speaker: str) -> str:
-    """The current path as Markdown, each passage followed by its author and time."""
+    """The current path as Markdown, each passage followed by its author and time (in a group
+    story, each reply's member)."""
     blocks = [f"# {title}"]
     for message in story.messages():
         head = message.head
+        speaker_here = member_speaker(story, head, speaker)
         text = message.text.strip("\n")
         if head.is_player:
             text = "> " + text.replace("\n", "\n> ")
-        blocks.append(f"{text}\n\n*— {attribution(head, speaker, with_date=True)}*")
+        blocks.append(f"{text}\n\n*— {attribution(head, speaker_here, with_date=True)}*")
     return "\n\n".join(blocks) + "\n"
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from storyteller.config import Settings
 from storyteller.engines.base import Backend
@@ -21,6 +22,7 @@ from storyteller.kiosk.archive import (
     KioskState,
     archive_due,
     archived_name,
+    member_speaker,
     visitor_turns,
     write_archive,
 )
@@ -29,6 +31,7 @@ from storyteller.kiosk.moderation import Moderator
 from storyteller.kiosk.settings import KioskSettings, verify_pin
 from storyteller.paths import Paths
 from storyteller.session import Session, SessionEvent, TextReceived, open_session
+from storyteller.session.group import choose_speakers
 from storyteller.story.model import KIOSK_PREFIX, Node, kinds_for_mode
 from storyteller.story.tree import Message
 
@@ -51,12 +54,15 @@ class TurnResult:
         reply: The reply node kept in the story, if any.
         moderated: ``regenerated`` or ``cut`` when the reply was moderated, else "".
         error: An engine or story error message.
+        replies: In a group story, every reply of the turn in order (each authored by its
+            member); else empty.
     """
 
     refused: str | None = None
     reply: Node | None = None
     moderated: str = ""
     error: str | None = None
+    replies: tuple[Node, ...] = ()
 
 
 class KioskController:
@@ -90,9 +96,12 @@ class KioskController:
     @classmethod
     async def open(cls, story: str, *, kiosk: KioskSettings, settings: Settings, paths: Paths, backend: Backend,
                    card: str | None = None, worlds: Sequence[str] | None = None,
-                   clock: Callable[[], float]) -> KioskController:
-        """Open (or start) the story and wrap it."""
-        session = await open_session(story, settings=settings, paths=paths, backend=backend, card=card, worlds=worlds)
+                   clock: Callable[[], float], cards: Sequence[str] | None = None,
+                   group: Any | None = None) -> KioskController:
+        """Open (or start) the story and wrap it; two or more ``cards``, or a ``group`` (a saved
+        :class:`~storyteller.story.model.GroupSettings`), start a group story."""
+        session = await open_session(story, settings=settings, paths=paths, backend=backend, card=card, worlds=worlds,
+                                     cards=cards, group=group)
         if session.story.read_only:
             await session.close()
             raise StoryError(f"the story {story!r} is being written by another storyteller process; "
@@ -124,6 +133,25 @@ class KioskController:
     def speaker(self) -> str:
         """Who writes the replies."""
         return self.session.character_name
+
+    @property
+    def members(self) -> list[str]:
+        """The group's members in list order (empty for a single-character story)."""
+        return self.session.members
+
+    def speaker_for(self, node: Node) -> str:
+        """Who wrote a reply: in a group the member it is authored by, else :attr:`speaker`."""
+        return member_speaker(self.session.story, node, self.speaker)
+
+    def turn_replies(self) -> list[Node]:
+        """The replies after the newest player input on the path (a group turn has one per member)."""
+        replies: list[Node] = []
+        for node in reversed(self.session.story.current_path()):
+            if node.is_player:
+                break
+            if node.kind == "generation":
+                replies.append(node)
+        return replies[::-1]
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -177,7 +205,25 @@ class KioskController:
             kind = self.kinds[0]
         await self.cancel_recap()
         name = " ".join(visitor.split())[: self.kiosk.max_name_chars]
-        return await self._moderated(lambda: self.session.submit(text, kind, author=f"{KIOSK_PREFIX}{name}"))
+        return await self._moderated(lambda: self._answer(text, kind, author=f"{KIOSK_PREFIX}{name}"))
+
+    async def _answer(self, text: str, kind: str, *, author: str | None = None) -> Node | None:
+        """Add the input and let the story answer. A group answers in its speaker order; in manual
+        order nobody at the kiosk can pick, so the members a visitor names answer (else the
+        talkative ones), as in natural order."""
+        session = self.session
+        node = await session.submit(text, kind, author=author)
+        group = session.group
+        if node is not None or group is None or group.order != "manual":
+            return node
+        natural = group.model_copy(update={"order": "natural"})
+        for name in choose_speakers(natural, session.parts.members, session.story.current_path(),
+                                    story_name=session.story.name):
+            reply = await session.reply_as(name)
+            if reply is None or session.last_stopped:
+                return reply or node
+            node = reply
+        return node
 
     async def retry(self) -> TurnResult:
         """Another reply in place of the last one; the old one stays in the story as a swipe."""
@@ -189,9 +235,17 @@ class KioskController:
         pending = self.pending_input()
         if pending is None:
             return None
-        return await self._moderated(lambda: self.session.submit("", pending.kind))
+        return await self._moderated(lambda: self._answer("", pending.kind))
 
     async def _moderated(self, generate: Callable) -> TurnResult:
+        result = await self._moderated_reply(generate)
+        if self.session.group is not None and result.reply is not None:
+            return TurnResult(refused=result.refused, reply=result.reply, moderated=result.moderated,
+                              error=result.error, replies=tuple(self.turn_replies()))
+        return result
+
+    async def _moderated_reply(self, generate: Callable) -> TurnResult:
+        # A flagged reply stops its stream at once, so in a group turn it is always the last one.
         self._flagged = False
         try:
             node = await generate()
@@ -336,8 +390,9 @@ class KioskController:
             story.folder.rename(root / archived)
         except OSError as exc:
             raise StoryError(f"the story could not be archived as {archived!r}: {exc}") from exc
+        extra = {} if st.group is None else {"group": st.group}  # a group stays a group, members and all
         new = await open_session(name, settings=self.settings, paths=self.paths, backend=session.backend,
-                                 card=st.cards[0] if st.cards else None, worlds=st.worlds, mode=st.mode)
+                                 card=st.cards[0] if st.cards else None, worlds=st.worlds, mode=st.mode, **extra)
         self.session = new
         self._unsubscribe = new.subscribe(self._forward)
         self.state = KioskState()

@@ -90,7 +90,8 @@ class AdminScreen(Screen, inherit_bindings=False):
     def _passages(self) -> list[tuple[str, str]]:
         controller = self.kiosk.controller
         mode = controller.session.story.settings.mode
-        return [(m.head.id, f"{attribution(m.head, controller.speaker)}: {passage_text(m.head.kind, m.text, mode)}")
+        return [(m.head.id, f"{attribution(m.head, controller.speaker_for(m.head))}: "
+                            f"{passage_text(m.head.kind, m.text, mode)}")
                 for m in controller.messages()[-40:]]
 
     @work(group="admin", exclusive=True)

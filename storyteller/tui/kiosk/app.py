@@ -249,12 +249,14 @@ class KioskApp(App[int], inherit_bindings=False):
         if isinstance(event, TextReceived):
             self.post_message(ReplyStreamed(event.text))
         elif isinstance(event, GenerationStarted):
-            self.post_message(ReplyStarted(event.action))
+            self.post_message(ReplyStarted(event.action, event.speaker))
 
     # -- messages --------------------------------------------------------------------------------
 
     def on_reply_started(self, message: ReplyStarted) -> None:
         self._pending_text = None
+        if isinstance(self.screen, VisitorScreen):
+            self.screen.reply_started(message.action, message.speaker)
 
     def on_reply_streamed(self, message: ReplyStreamed) -> None:
         # Batch redraws: a fast engine sends far more tokens than a screen can show.

@@ -79,7 +79,8 @@ class AttractScreen(Screen):
         for message in messages:
             text = passage_text(message.head.kind, message.text, mode)
             widgets.append(Markdown(text, classes="passage") if markdown else Static(text, classes="passage", markup=False))
-            widgets.append(Static(f"— {attribution(message.head, controller.speaker)}", classes="by", markup=False))
+            by = attribution(message.head, controller.speaker_for(message.head))
+            widgets.append(Static(f"— {by}", classes="by", markup=False))
         if not widgets:
             widgets.append(Static("The story has not begun yet: be the first to write it.", classes="passage", markup=False))
         box.mount_all(widgets)

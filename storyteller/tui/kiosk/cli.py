@@ -14,13 +14,18 @@ __all__ = ["hash_pin_command", "register"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The kiosk's options (shared by ``storyteller kiosk`` and ``python -m storyteller.kiosk``)."""
     parser.add_argument("--story", metavar="NAME", help="the shared story: opened, or started under this name")
-    parser.add_argument("--card", default=None, help="character card for a new story (default: the adventure narrator)")
+    parser.add_argument("--card", action="append", default=None,
+                        help="character card for a new story (default: the adventure narrator); twice or more "
+                             "for a group chat, where a visitor addresses a character by name")
     parser.add_argument("--world", action="append", default=None, metavar="W", help="world info for a new story (repeatable)")
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="kiosk settings file (default: kiosk.toml in the config folder)")
     parser.add_argument("--engine", choices=ENGINE_NAMES, default=None,
                         help="which engine generates (default: engine.kind from the settings)")
     parser.add_argument("--model", default=None, help="GGUF path or name in the models folder")
+    from storyteller.group_cli import add_group_options
+
+    add_group_options(parser)
     parser.add_argument("--hash-pin", action="store_true",
                         help="ask for an operator PIN and print the pin_hash line for kiosk.toml, then exit")
 
@@ -62,4 +67,9 @@ def run_command(args: argparse.Namespace) -> int:
     settings = load_settings(paths)
     engine = {key: value for key, value in (("kind", args.engine), ("model", args.model)) if value}
     settings = apply_overrides(settings, {"engine": engine}, {"engine.kind": "--engine", "engine.model": "--model"})
-    return run_kiosk(settings, paths, story=args.story, card=args.card, worlds=args.world, config_file=args.config)
+    from storyteller.group_cli import group_from_args
+
+    cards = list(args.card or [])
+    group = group_from_args(args, paths, cards)
+    return run_kiosk(settings, paths, story=args.story, card=cards[0] if len(cards) == 1 else None, worlds=args.world,
+                     config_file=args.config, cards=cards if len(cards) > 1 else None, group=group)

@@ -22,9 +22,11 @@ __all__ = [
 
 @dataclass
 class ReplyStarted(Message):
-    """The model started a reply (``action``: reply, regenerate or continue)."""
+    """The model started a reply (``action``: reply, regenerate or continue; ``speaker``: the group
+    member who replies, "" outside a group)."""
 
     action: str
+    speaker: str = ""
 
 
 @dataclass

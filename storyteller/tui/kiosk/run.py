@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from storyteller.config import Settings
 from storyteller.session import Backend
@@ -47,6 +48,8 @@ def run_kiosk(
     config_file: str | Path | None = None,
     backend: Backend | None = None,
     clock: Callable[[], float] | None = None,
+    cards: Sequence[str] | None = None,
+    group: Any | None = None,
 ) -> int:
     """Run the kiosk on ``story`` (opened, or started with ``card`` and ``worlds``) until the
     operator quits from the admin screen; returns the exit code.
@@ -60,6 +63,8 @@ def run_kiosk(
         config_file: The kiosk settings file (default ``<config dir>/kiosk.toml``).
         backend: An engine to use instead of opening the configured one (tests).
         clock: Seconds since the epoch (tests); default ``time.time``.
+        cards: Two or more cards: a new story is a group chat of them.
+        group: A saved group (its members, order and card mode) for a new group story.
 
     Raises:
         ConfigError: The kiosk settings are missing or invalid.
@@ -77,10 +82,10 @@ def run_kiosk(
     arm(paths.cache_dir)
     path = config_path(paths, config_file)
     return asyncio.run(_main(settings, paths, kiosk, path, story=story, card=card, worlds=worlds,
-                             backend=backend, clock=clock or time.time))
+                             backend=backend, clock=clock or time.time, cards=cards, group=group))
 
 
-async def _main(settings, paths, kiosk, path, *, story, card, worlds, backend, clock) -> int:
+async def _main(settings, paths, kiosk, path, *, story, card, worlds, backend, clock, cards=None, group=None) -> int:
     from storyteller.session import open_engine
     from storyteller.tui.kiosk.app import KioskApp
     from storyteller.kiosk.controller import KioskController
@@ -90,7 +95,8 @@ async def _main(settings, paths, kiosk, path, *, story, card, worlds, backend, c
         backend = await open_engine(settings, paths)
     try:
         controller = await KioskController.open(story, kiosk=kiosk, settings=settings, paths=paths,
-                                                backend=backend, card=card, worlds=worlds, clock=clock)
+                                                backend=backend, card=card, worlds=worlds, clock=clock, cards=cards,
+                                                group=group)
         try:
             app = KioskApp(controller, config_file=path)
             loop = asyncio.get_running_loop()

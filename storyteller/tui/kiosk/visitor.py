@@ -52,6 +52,9 @@ class VisitorScreen(Screen, inherit_bindings=False):
         self.started = 0.0
         self.over_time = False
         self.text = ""
+        self.speaking = ""
+        """In a group story: the member whose reply is streaming."""
+        self.action = "reply"
 
     def compose(self) -> ComposeResult:
         kiosk = self.controller.kiosk
@@ -184,14 +187,30 @@ class VisitorScreen(Screen, inherit_bindings=False):
         """The visitor's own line, rendered as the attract screen and the admin lists show it."""
         return passage_text(self.kind, self.text, self.controller.session.story.settings.mode)
 
+    def reply_started(self, action: str, speaker: str) -> None:
+        """A reply starts streaming (in a group, one per member that answers)."""
+        self.action, self.speaking = action, speaker
+
+    def _named(self, node) -> str:
+        return f"{self.controller.speaker_for(node)}: {node.text}"
+
     def show_reply(self, text: str) -> None:
-        """The reply so far, as it may be shown."""
+        """The reply so far, as it may be shown (in a group: the turn's earlier replies first, each
+        reply after its member's name)."""
         shown = self.controller.shown_text(text)
+        if self.speaking:
+            done = self.controller.turn_replies()
+            if self.action == "regenerate":
+                done = done[:-1]  # the reply being replaced
+            shown = "\n\n".join([*(self._named(n) for n in done), f"{self.speaking}: {shown}"])
         self.query_one("#reply", Static).update(f"{self._visitor_line()}\n\n{shown}")
 
     def turn_finished(self, result: TurnResult) -> None:
         """The reply is complete (or failed)."""
-        if result.reply is not None:
+        if result.replies:
+            replies = "\n\n".join(self._named(n) for n in result.replies)
+            self.query_one("#reply", Static).update(f"{self._visitor_line()}\n\n{replies}")
+        elif result.reply is not None:
             self.query_one("#reply", Static).update(f"{self._visitor_line()}\n\n{result.reply.text}")
         if result.error:
             self.notice(f"Sorry, something went wrong: {result.error}")

@@ -1,9 +1,11 @@
 """Group chats in the app, as a player plays them: a three-member group made in the library, a turn,
 the speaker picker (reply now, mute), swipe / retry / continue / undo / edit / branch on a group
-reply, the inspector, and the members' names and colours in the transcript. Scripted engine."""
+reply, the inspector, and the members' names and colours in the transcript. Scripted engine, and one
+turn on the real SmolLM2 (marked slow)."""
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input, OptionList, Select, SelectionList
 
 from storyteller.tui.screens.group import NewGroupDialog, SpeakerPicker, group_status
@@ -219,3 +221,41 @@ def test_group_status_says_who_speaks_or_is_next() -> None:
     assert group_status(group, upcoming=["Alice"]) == "list · next: Alice · muted: Bob"
     assert group_status(group, speaking="Alice") == "Alice speaking · list · muted: Bob"
     assert group_status(group.model_copy(update={"order": "manual"})).startswith("manual: ctrl+g picks")
+
+
+@pytest.mark.slow
+async def test_a_group_plays_on_smollm2_in_the_app(smollm2_path) -> None:
+    """The real model: a group made in the library answers the member named, under that name."""
+    pytest.importorskip("llama_cpp")
+    from storyteller.config import Settings
+    from storyteller.paths import get_paths
+    from storyteller.tui.app import StorytellerApp
+
+    settings = Settings()
+    settings.engine.kind = "embedded"
+    settings.engine.model = str(smollm2_path)
+    settings.engine.n_ctx = 2048
+    settings.engine.n_threads = 2
+    settings.engine.kv_state = "off"
+    settings.sampling.max_tokens = 24
+    settings.sampling.seed = 7
+    app = StorytellerApp(settings, get_paths().ensure(), story="real tale")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_story(pilot)
+        screen = await _make_group(pilot, order="list")
+        session = screen.session
+        await pilot.click("#prompt-input")
+        await pilot.press(*"Good evening, all.", "enter")
+        await settle(pilot)
+        reply = session.path()[-1]
+        # list order: the first member after the last greeter (Ink & Margin) is Halden Voss
+        assert reply.kind == "generation" and reply.author == "Halden Voss" and reply.text.strip()
+        assert screen.transcript.views[-1].author == "Halden Voss"
+        assert "next: Wren Calloway" in screen.status.line
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        app.screen.query_one("#members", OptionList).highlighted = 2
+        await pilot.press("enter")
+        await settle(pilot)
+        assert session.path()[-1].author == "Ink & Margin" and session.path()[-1].text.strip()
+        await pilot.press("ctrl+q")

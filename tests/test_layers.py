@@ -75,6 +75,11 @@ def test_import_contracts_are_kept_and_fail_on_a_violation(tmp_path) -> None:
     # An engine reaching up into the session breaks the layers.
     (tmp_path / "storyteller" / "engines" / "_upward.py").write_text(
         "from storyteller.session import Session\n", encoding="utf-8")
+    # A screen reading a card itself goes around the session layer's editing service.
+    (tmp_path / "storyteller" / "tui" / "screens" / "_around.py").write_text(
+        "from storyteller.cards import load_card\n", encoding="utf-8")
     broken = _lint_imports(tmp_path)
     assert broken.returncode != 0
     assert "storyteller.engines is not allowed to import storyteller.session" in broken.stdout
+    assert "The UI reads stories, prompts, cards and worlds through the session layer BROKEN" in broken.stdout
+    assert "storyteller.tui.screens._around -> storyteller.cards" in broken.stdout

@@ -7,6 +7,7 @@ call it from a thread worker.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,12 +21,33 @@ from storyteller.story import StoryStore
 if TYPE_CHECKING:
     from storyteller.session.core import Session
 
-__all__ = ["Library", "LibraryEntry"]
+__all__ = ["Library", "LibraryEntry", "NewStoryOffer"]
 
 LibraryEntry = tuple[str, Path, str | None, bool]
 """``(name, path, error, bundled)``: one card or world; ``error`` says why it cannot be used."""
 
 _WORLD_SUFFIXES = (".json", ".lorebook")
+
+
+@dataclass(frozen=True)
+class NewStoryOffer:
+    """What the new-story dialog offers for a card.
+
+    Attributes:
+        card: The card's file.
+        card_name: Its name.
+        greetings: The first message, then the alternate greetings.
+        suggestion: A story name no story has yet.
+        worlds: ``(name, path, reference)`` of the worlds that can be attached.
+        chosen: The files (resolved paths) of the worlds ticked at first (the card's linked one).
+    """
+
+    card: Path
+    card_name: str
+    greetings: list[str]
+    suggestion: str
+    worlds: list[tuple[str, Path, str]]
+    chosen: list[str]
 
 
 class Library:
@@ -98,6 +120,18 @@ class Library:
             FormatError: The file is not a card storyteller can read.
         """
         return load_card(Path(path))[0]
+
+    def new_story_offer(self, path: str | Path, name: str = "") -> NewStoryOffer:
+        """Read the card at ``path`` and what a new story with it can start from (reads files).
+
+        Raises:
+            FormatError: The file is not a card storyteller can read.
+        """
+        card = self.load_card(path)
+        linked = str(card.extensions.get("world") or "")
+        return NewStoryOffer(Path(path), name or card.name, [card.first_mes, *card.alternate_greetings],
+                             self.unique_story_name(name or card.name or "story"), self.world_choices(),
+                             self.world_files([linked] if linked else []))
 
     def find_card(self, ref: str) -> Path:
         """A card by path or library name (raises FormatError when there is none)."""

@@ -25,6 +25,7 @@ from storyteller.config import Settings
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
 from storyteller.tui._prefs import load_prefs
+from storyteller.tui.editors import EditorOpener
 from storyteller.session.library import Library
 from storyteller.tui.messages import (
     BranchNamed,
@@ -77,7 +78,7 @@ ACTIONS: list[tuple[str, str, str, str]] = [
 ]
 
 
-class StorytellerApp(App[int]):
+class StorytellerApp(EditorOpener, App[int]):
     """The storyteller terminal app.
 
     Args:
@@ -501,8 +502,6 @@ class StorytellerApp(App[int]):
     def action_character(self) -> None:
         """View and edit the story's character card."""
         if session := self._need_session():
-            from storyteller.tui.screens.character import CharacterScreen
-
             if session.parts.card is None:
                 self.notify("This story has no character card.", markup=False)
                 return
@@ -516,14 +515,11 @@ class StorytellerApp(App[int]):
             except StorytellerError as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return
-            self.push_screen(CharacterScreen(path, self.paths))
+            self.edit_card(path)  # read in a thread, then the character screen opens
 
     def action_world_info(self) -> None:
-        """Edit the story's worlds."""
-        from storyteller.tui.screens.worldinfo import WorldInfoScreen
-
-        refs = list(self.session.story.settings.worlds) if self.session is not None else []
-        self.push_screen(WorldInfoScreen(self.paths, refs))
+        """Edit the story's worlds (read in a thread, then the editor opens)."""
+        self.edit_worlds(list(self.session.story.settings.worlds) if self.session is not None else [])
 
     def action_worlds(self) -> None:
         """Attach or detach the open story's worlds."""

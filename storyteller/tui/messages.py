@@ -15,10 +15,13 @@ from textual.message import Message
 
 __all__ = [
     "BranchNamed",
+    "CardEditChosen",
+    "CardRead",
     "CardSaved",
     "EngineFailed",
     "ImportFinished",
     "LibraryLoaded",
+    "NewStoryOffered",
     "EngineLoaded",
     "EngineReloadRequested",
     "PresetImported",
@@ -31,6 +34,8 @@ __all__ = [
     "StoryTemplateChanged",
     "StreamFlushed",
     "WorldSaved",
+    "WorldEditChosen",
+    "WorldsRead",
 ]
 
 
@@ -110,6 +115,64 @@ class LibraryLoaded(Message):
     cards: list
     worlds: list
     stories: list
+
+
+@dataclass
+class CardEditChosen(Message):
+    """A card was picked for the character screen (the app reads it in a thread, then opens it)."""
+
+    path: Any
+
+
+@dataclass
+class WorldEditChosen(Message):
+    """Worlds (names or paths) were picked for the world-info editor (the app reads them in a thread)."""
+
+    refs: list
+
+
+@dataclass
+class CardRead(Message, bubble=False):
+    """A card picked for editing was read (in the app's thread worker).
+
+    Attributes:
+        path: The card's file.
+        card: The card, or ``None`` when it cannot be read.
+        error: Why it cannot be read (``None`` when it was).
+    """
+
+    path: Any
+    card: Any
+    error: str | None
+
+
+@dataclass
+class NewStoryOffered(Message, bubble=False):
+    """A card picked in the library was read for the new-story dialog (in a thread).
+
+    Attributes:
+        offer: A :class:`~storyteller.session.library.NewStoryOffer`, or ``None`` when the card
+            cannot be read.
+        title: The dialog's or the error report's title.
+        error: Why the card cannot be used (``None`` when it can).
+    """
+
+    offer: Any
+    title: str
+    error: str | None
+
+
+@dataclass
+class WorldsRead(Message, bubble=False):
+    """Worlds picked for editing were read (in the app's thread worker).
+
+    Attributes:
+        books: ``(file, book)`` per world that was read.
+        errors: A line per world that could not be read.
+    """
+
+    books: list
+    errors: list
 
 
 @dataclass

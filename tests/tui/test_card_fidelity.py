@@ -21,9 +21,10 @@ async def test_unchanged_fields_keep_crlf_and_string_talkativeness(shared_fixtur
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_story(pilot)
-        screen = CharacterScreen(target, paths)
-        app.push_screen(screen)
+        app.edit_card(target)  # read in a worker, then the screen opens on it
         await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, CharacterScreen) and screen.path == target
         collected = screen.collect()
         assert collected.description == before.description
         assert collected.legacy_fields and collected.extensions == before.extensions

@@ -26,7 +26,7 @@ async def test_every_entry_field_is_saved_and_the_story_uses_it_at_once() -> Non
     async with app.run_test(size=(80, 30)) as pilot:
         await wait_story(pilot)
         await pilot.press("f8")
-        await pilot.pause()
+        await settle(pilot)  # the card or worlds are read in a worker
         screen = app.screen
         assert isinstance(screen, WorldInfoScreen)
         table = screen.query_one("#entries", DataTable)
@@ -113,7 +113,7 @@ async def test_card_embedded_lorebook_is_edited_and_saved_with_the_card() -> Non
     async with app.run_test(size=(80, 30)) as pilot:
         await wait_story(pilot)
         await pilot.press("f7")
-        await pilot.pause()
+        await settle(pilot)  # the card or worlds are read in a worker
         character = app.screen
         assert isinstance(character, CharacterScreen)
         assert character.card.character_book is None or not character.card.character_book.entries

@@ -59,7 +59,7 @@ async def test_library_lists_imports_and_starts_a_story(tmp_path: Path) -> None:
         key = next(k for k in table.rows if library.cards[int(k.value)][1] == imported[0][1])
         table.move_cursor(row=table.get_row_index(key))
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)  # the card or worlds are read in a worker
         assert isinstance(app.screen, NewStoryDialog)
         app.screen.query_one("#story-name", Input).value = "halden tale"
         await pilot.press("enter")  # picks the highlighted (first) greeting
@@ -93,7 +93,7 @@ async def test_character_edit_saves_a_copy_of_a_bundled_card_and_exports(tmp_pat
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_story(pilot)
         await pilot.press("f7")
-        await pilot.pause()
+        await settle(pilot)  # the card or worlds are read in a worker
         screen = app.screen
         assert isinstance(screen, CharacterScreen) and screen.card.name == "Narrator of Hollowmere"
         screen.query_one("#f-description", TextArea).text = "A narrator who [never] hurries."
@@ -127,7 +127,7 @@ async def test_world_info_editor_changes_and_saves_an_entry() -> None:
     async with app.run_test(size=(80, 30)) as pilot:
         await wait_story(pilot)
         await pilot.press("f8")
-        await pilot.pause()
+        await settle(pilot)  # the card or worlds are read in a worker
         screen = app.screen
         assert isinstance(screen, WorldInfoScreen) and screen.book.name == "Hollowmere"
         table = screen.query_one("#entries", DataTable)

@@ -344,7 +344,7 @@ async def test_worlds_attach_and_detach_in_the_app() -> None:
         key = next(k for k in table.rows if library.cards[int(k.value)][0] == "Wren Calloway")
         table.move_cursor(row=table.get_row_index(key))
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)  # the card is read in a worker
         new = app.screen
         assert isinstance(new, NewStoryDialog)
         worlds = new.query_one("#new-worlds", SelectionList)

@@ -39,6 +39,6 @@ def test_world_info_editor(snap_compare) -> None:
     async def ready(pilot) -> None:
         await wait_story(pilot)
         await pilot.press("f8")
-        await pilot.pause()
+        await settle(pilot)  # the card or worlds are read in a worker
 
     assert snap_compare(make_app(), run_before=ready, terminal_size=SIZE)

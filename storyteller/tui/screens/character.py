@@ -2,6 +2,8 @@
 
 The embedded lorebook opens in the world-info editor (F8 here); its ctrl+s saves the book with
 the card. When the card is the open story's, the story uses the saved card from the next reply.
+The app reads the card in a thread worker and opens this screen on it; the screen edits and
+saves it through :mod:`storyteller.session.editing`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
+from storyteller.session import editing
+from storyteller.session.editing import Card, Lorebook
 from storyteller.tui.messages import CardSaved
 from storyteller.tui.screens.dialogs import AskText
 from storyteller.tui.screens.library import PathSuggester
@@ -39,6 +43,9 @@ class CharacterScreen(Screen):
     Args:
         path: The card file. Bundled cards are saved as a copy in the user's characters folder.
         paths: Where the library lives.
+        card: The card read from ``path`` (:func:`storyteller.session.editing.read_card`), or
+            ``None`` when it cannot be read.
+        error: Why it cannot be read.
     """
 
     BINDINGS = [
@@ -56,18 +63,12 @@ class CharacterScreen(Screen):
     CharacterScreen #card-buttons Button { margin-right: 1; }
     """
 
-    def __init__(self, path: Path, paths: Paths) -> None:
+    def __init__(self, path: Path, paths: Paths, card: Card | None, error: str | None = None) -> None:
         super().__init__()
         self.path = Path(path)
         self.paths = paths
-        self.card = None
-        self.error: str | None = None
-        try:
-            from storyteller.cards import load_card
-
-            self.card, _report = load_card(self.path)
-        except StorytellerError as exc:
-            self.error = str(exc)
+        self.card = card
+        self.error = error
 
     def compose(self) -> ComposeResult:
         yield Static(f"Character: {self.path.name}", classes="screen-title", markup=False)
@@ -120,8 +121,9 @@ class CharacterScreen(Screen):
         self.query_one("#card-form").mount(area, before=self.query_one("#card-book"))
         area.focus()
 
-    def collect(self):
+    def collect(self) -> Card:
         """The card with the form's values (a copy; the file is not touched)."""
+        assert self.card is not None
         card = self.card.model_copy(deep=True)
         for field, _label in LINE_FIELDS:
             value = self.query_one(f"#f-{field}", Input).value
@@ -137,13 +139,6 @@ class CharacterScreen(Screen):
         card.legacy_fields = self.card.legacy_fields
         return card
 
-    def _save_target(self) -> Path:
-        from storyteller.content import BUNDLED_CHARACTERS
-
-        if self.path.resolve().is_relative_to(BUNDLED_CHARACTERS.resolve()):
-            return self.paths.characters_dir / self.path.name  # never write into the installed package
-        return self.path
-
     def action_save(self) -> bool:
         """Save the card (in its own format); a bundled card is saved as the user's copy.
 
@@ -152,16 +147,13 @@ class CharacterScreen(Screen):
         """
         if self.card is None:
             return False
-        from storyteller.cards import save_card
-
         if not self.query_one("#f-name", Input).value.strip():
             self.notify("A card needs a name.", severity="error", markup=False)
             return False
         card = self.collect()
-        source, target = self.path, self._save_target()
+        source = self.path
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            save_card(card, target)
+            target = editing.save_card_file(card, source, self.paths)
         except (StorytellerError, OSError) as exc:
             self.notify(f"Not saved: {exc}", severity="error", markup=False, timeout=8)
             return False
@@ -174,33 +166,22 @@ class CharacterScreen(Screen):
         """Edit the card's embedded lorebook in the world-info editor (ctrl+s there saves the card)."""
         if self.card is None:
             return
-        from storyteller.lore import Lorebook, from_character_book
         from storyteller.tui.screens.worldinfo import CardBookScreen
 
-        embedded = self.card.character_book
-        name = (embedded.name if embedded is not None and embedded.name else "") or self.card.name or "card"
-        if embedded is None:
-            book = Lorebook(name=name)
-        else:
-            try:
-                book = from_character_book(embedded.model_dump(), name=name)
-            except StorytellerError as exc:
-                self.notify(f"The embedded lorebook cannot be edited: {exc}", severity="error", markup=False)
-                return
+        try:
+            book = editing.card_book(self.card)
+        except StorytellerError as exc:
+            self.notify(f"The embedded lorebook cannot be edited: {exc}", severity="error", markup=False)
+            return
         self.app.push_screen(CardBookScreen(self.paths, book, self.save_book))
 
-    def save_book(self, book) -> bool:
+    def save_book(self, book: Lorebook) -> bool:
         """Put ``book`` into the card as its embedded lorebook and save the card."""
-        from pydantic import ValidationError
-
-        from storyteller.cards.model import CharacterBook
-        from storyteller.lore import to_character_book
-
         if self.card is None:
             return False
         try:
-            self.card.character_book = CharacterBook.model_validate(to_character_book(book))
-        except (ValidationError, StorytellerError) as exc:
+            editing.set_card_book(self.card, book)
+        except StorytellerError as exc:
             self.notify(f"The lorebook cannot be stored in the card: {exc}", severity="error", markup=False)
             return False
         self.query_one("#card-book", Static).update(self._book_summary())
@@ -210,14 +191,13 @@ class CharacterScreen(Screen):
         """Write the card to a file; the format follows the name (.png, .json, .charx, .yaml)."""
         if self.card is None:
             return
-        from storyteller.cards import save_card
 
         def done(raw: str | None) -> None:
             if not raw or not raw.strip():
                 return
             target = Path(raw.strip()).expanduser()
             try:
-                save_card(self.collect(), target)
+                editing.export_card(self.collect(), target)
             except (StorytellerError, OSError) as exc:
                 self.notify(f"Not exported: {exc}", severity="error", markup=False, timeout=8)
                 return

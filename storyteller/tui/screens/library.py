@@ -29,7 +29,14 @@ from textual.widgets import (
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
 from storyteller.session.library import Library
-from storyteller.tui.messages import ImportFinished, LibraryLoaded, StoryChosen
+from storyteller.tui.messages import (
+    CardEditChosen,
+    ImportFinished,
+    LibraryLoaded,
+    NewStoryOffered,
+    StoryChosen,
+    WorldEditChosen,
+)
 from storyteller.tui.screens.dialogs import Report
 
 __all__ = ["LibraryScreen", "NewStoryDialog", "PathInput", "PathSuggester", "read_library"]
@@ -311,37 +318,42 @@ class LibraryScreen(Screen):
         if error:
             self.app.push_screen(Report(f"{path.name} cannot be used", [error]))
             return
+        self.read_new_story(name, path)
+
+    @work(thread=True, exclusive=True, group="new-story", exit_on_error=False, name="read card")
+    def read_new_story(self, name: str, path: Path) -> None:
+        """Read the card and what a new story with it offers, in a thread (answers with NewStoryOffered)."""
+        title = f"{path.name} cannot be used"
         try:
-            card = Library(self.paths).load_card(path)
+            self.post_message(NewStoryOffered(Library(self.paths).new_story_offer(path, name), title, None))
         except StorytellerError as exc:
-            self.app.push_screen(Report(f"{path.name} cannot be used", [str(exc)]))
+            self.post_message(NewStoryOffered(None, title, str(exc)))
+        except OSError as exc:
+            self.post_message(NewStoryOffered(None, title, f"cannot read the card: {exc.strerror or exc}"))
+
+    def on_new_story_offered(self, message: NewStoryOffered) -> None:
+        offer = message.offer
+        if offer is None:
+            self.app.push_screen(Report(message.title, [message.error or "unknown error"]))
             return
-        suggestion = Library(self.paths).unique_story_name(name or "story")
 
         def start(choice: tuple[str, int, list[str]] | None) -> None:
             if choice is None:
                 return
             story, greeting, worlds = choice
-            self.post_message(StoryChosen(story, card=str(path), greeting=greeting, worlds=worlds or None))
+            self.post_message(StoryChosen(story, card=str(offer.card), greeting=greeting, worlds=worlds or None))
 
-        library = Library(self.paths)
-        linked = str(card.extensions.get("world") or "")
-        self.app.push_screen(NewStoryDialog(name, [card.first_mes, *card.alternate_greetings], suggestion,
-                                            library.world_choices(), library.world_files([linked] if linked else [])),
-                             start)
+        self.app.push_screen(NewStoryDialog(offer.card_name, offer.greetings, offer.suggestion, offer.worlds,
+                                            offer.chosen), start)
 
     def _edit_world(self, index: int) -> None:
-        from storyteller.tui.screens.worldinfo import WorldInfoScreen
-
-        self.app.push_screen(WorldInfoScreen(self.paths, [str(self.worlds[index][1])]))
+        self.post_message(WorldEditChosen([str(self.worlds[index][1])]))  # the app reads it, then opens the editor
 
     def action_edit(self) -> None:
         """Edit the highlighted character or world."""
         active = self.query_one(TabbedContent).active
         if active == "tab-cards" and (index := self._selected("cards")) is not None:
-            from storyteller.tui.screens.character import CharacterScreen
-
-            self.app.push_screen(CharacterScreen(Path(self.cards[index][1]), self.paths))
+            self.post_message(CardEditChosen(Path(self.cards[index][1])))  # the app reads it, then opens it
         elif active == "tab-worlds" and (index := self._selected("worlds")) is not None:
             self._edit_world(index)
 

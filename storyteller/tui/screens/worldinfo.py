@@ -1,13 +1,15 @@
 """The world-info editor: a book's entries with search, a form for every field that matters, enable/disable.
 
-:class:`WorldInfoScreen` edits world files (saved atomically; the running story picks the
-change up at once). :class:`CardBookScreen` edits a card's embedded lorebook in memory and hands
-it back to the character screen, which saves it with the card.
+:class:`WorldInfoScreen` edits world files (the app reads them in a thread worker and opens the
+editor on them; saved atomically; the running story picks the change up at once).
+:class:`CardBookScreen` edits a card's embedded lorebook in memory and hands it back to the
+character screen, which saves it with the card.
+Books are read, changed and written through :mod:`storyteller.session.editing`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, S
 
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
+from storyteller.session import editing
+from storyteller.session.editing import Lorebook, apply_form
 from storyteller.tui.messages import WorldSaved
 
 __all__ = ["CardBookScreen", "WorldInfoScreen", "apply_form"]
@@ -41,96 +45,15 @@ def _tri(value: bool | None) -> str:
     return "default" if value is None else "yes" if value else "no"
 
 
-def _from_tri(value: Any) -> bool | None:
-    return None if value not in ("yes", "no") else value == "yes"
-
-
-def _int(values: dict[str, Any], name: str, label: str, default: int | None) -> int | None:
-    raw = str(values.get(name, "")).strip()
-    if raw == "":
-        return default
-    try:
-        number = int(raw)
-    except ValueError:
-        raise ValueError(f"{label} must be a whole number, not {raw!r}") from None
-    if number < 0:
-        raise ValueError(f"{label} cannot be negative")
-    return number
-
-
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def apply_form(entry: Any, values: dict[str, Any]) -> Any:
-    """A copy of ``entry`` with the form's values (keys as comma-separated text).
-
-    Fields missing from ``values`` keep the entry's value. Blank number fields mean "not set"
-    where the entry allows that (scan depth, sticky, cooldown, delay), else the default.
-
-    Raises:
-        ValueError: A number field is not a number or out of range (the message names it).
-    """
-    from storyteller.lore.model import Position, Role, SelectiveLogic
-
-    changed = entry.model_copy(deep=True)
-    changed.comment = values["comment"]
-    changed.keys = _split(values["keys"])
-    changed.secondary_keys = _split(values["secondary_keys"])
-    changed.content = values["content"]
-    changed.constant = bool(values["constant"])
-    changed.disable = not values["enabled"]
-    raw_order = str(values["order"]).strip()
-    try:
-        changed.order = int(raw_order) if raw_order else 100  # SillyTavern allows negative orders
-    except ValueError:
-        raise ValueError(f"order must be a whole number, not {raw_order!r}") from None
-    changed.position = Position(int(values["position"]))
-    changed.depth = _int(values, "depth", "depth", 4)
-    probability = _int(values, "probability", "chance", 100)
-    if probability > 100:
-        raise ValueError("chance is a percentage, 0 to 100")
-    changed.probability = probability
-    changed.use_probability = bool(values.get("use_probability", entry.use_probability))
-    changed.selective_logic = SelectiveLogic(int(values["selective_logic"]))
-    changed.selective = bool(changed.secondary_keys) or entry.selective
-    if "role" in values:
-        changed.role = Role(int(values["role"]))
-    if "scan_depth" in values:
-        changed.scan_depth = _int(values, "scan_depth", "scan depth", None)
-    for name in ("case_sensitive", "match_whole_words", "use_group_scoring"):
-        if name in values:
-            setattr(changed, name, _from_tri(values[name]))
-    if "group" in values:
-        changed.group = values["group"].strip()
-    if "group_weight" in values:
-        raw = str(values["group_weight"]).strip() or "100"
-        try:
-            weight = float(raw)
-        except ValueError:
-            raise ValueError(f"group weight must be a number, not {raw!r}") from None
-        if weight < 0:
-            raise ValueError("group weight cannot be negative")
-        changed.group_weight = int(weight) if weight.is_integer() else weight
-    for name, label in (("sticky", "sticky"), ("cooldown", "cooldown"), ("delay", "delay")):
-        if name in values:
-            setattr(changed, name, _int(values, name, label, None))
-    if "delay_until_recursion" in values:
-        changed.delay_until_recursion = _int(values, "delay_until_recursion", "delay until recursion", 0)
-    for name in ("group_override", "exclude_recursion", "prevent_recursion"):
-        if name in values:
-            setattr(changed, name, bool(values[name]))
-    return changed
-
-
 class WorldInfoScreen(Screen):
     """Edit the entries of one or more lorebooks.
 
     Args:
         paths: Where the library lives (bundled worlds are saved as the user's copy there).
-        refs: World names or paths to edit (a story's worlds, or one picked in the library).
-        books: Books already loaded, as ``(file, book)``; the file is ``None`` for a book that
+        books: The books to edit, as ``(file, book)`` (from
+            :func:`storyteller.session.editing.read_worlds`); the file is ``None`` for a book that
             lives inside something else (a card), which a subclass saves.
+        errors: A line per world that could not be read (shown when no book is left).
     """
 
     BINDINGS = [
@@ -155,26 +78,18 @@ class WorldInfoScreen(Screen):
     WorldInfoScreen .row Input.wide { width: 1fr; }
     """
 
-    def __init__(self, paths: Paths, refs: list[str], *, books: list[tuple[Path | None, Any]] | None = None) -> None:
+    def __init__(self, paths: Paths, books: Sequence[tuple[Path | None, Lorebook]],
+                 errors: Sequence[str] = ()) -> None:
         super().__init__()
         self.paths = paths
-        self.books: list[tuple[Path | None, Any]] = list(books or [])
-        self.errors: list[str] = []
-        from storyteller.content import find_world
-        from storyteller.lore import load_lorebook
-
-        for ref in refs:
-            try:
-                path = find_world(ref, paths)
-                self.books.append((path, load_lorebook(path)[0]))
-            except StorytellerError as exc:
-                self.errors.append(str(exc))
+        self.books: list[tuple[Path | None, Lorebook]] = list(books)
+        self.errors: list[str] = list(errors)
         self.book_index = 0
         self.uid: int | None = None
         self.dirty = False
 
     @property
-    def book(self) -> Any | None:
+    def book(self) -> Lorebook | None:
         """The book being edited."""
         return self.books[self.book_index][1] if self.books else None
 
@@ -393,10 +308,7 @@ class WorldInfoScreen(Screen):
         """Add an empty entry and select it."""
         if self.book is None or not self.apply():
             return
-        from storyteller.lore import WorldEntry
-
-        entry = WorldEntry(uid=self.book.next_uid(), comment="new entry")
-        self.book.entries.append(entry)
+        entry = editing.new_entry(self.book)
         self.dirty = True
         self.query_one("#wi-search", Input).value = ""  # the new entry matches no search yet
         self._fill()
@@ -407,24 +319,18 @@ class WorldInfoScreen(Screen):
 
     def save_target(self) -> Path:
         """Where the book is written: its own file, or the user's copy of a bundled world."""
-        from storyteller.content import BUNDLED_WORLDS
-
         path = self.books[self.book_index][0]
         assert path is not None
-        if path.resolve().is_relative_to(BUNDLED_WORLDS.resolve()):
-            return self.paths.worlds_dir / path.name
-        return path
+        return editing.world_save_target(path, self.paths)
 
     def action_save(self) -> None:
         """Apply the form, then write the book atomically; the open story uses it from the next turn."""
         if self.book is None or not self.apply():
             return
-        from storyteller.lore import save_lorebook
-
         source = self.books[self.book_index][0]
-        target = self.save_target()
+        assert source is not None
         try:
-            save_lorebook(self.book, target)
+            target = editing.save_world(self.book, source, self.paths)
         except (StorytellerError, OSError) as exc:
             self.notify(f"Not saved: {exc}", severity="error", markup=False, timeout=8)
             return
@@ -444,12 +350,12 @@ class CardBookScreen(WorldInfoScreen):
 
     Args:
         paths: Where the library lives.
-        book: The card's book as a :class:`~storyteller.lore.Lorebook` (edited in place).
+        book: The card's book (from :func:`storyteller.session.editing.card_book`; edited in place).
         on_save: Called with the book on ctrl+s; returns True when it was saved.
     """
 
-    def __init__(self, paths: Paths, book: Any, on_save: Callable[[Any], bool]) -> None:
-        super().__init__(paths, [], books=[(None, book)])
+    def __init__(self, paths: Paths, book: Lorebook, on_save: Callable[[Lorebook], bool]) -> None:
+        super().__init__(paths, [(None, book)])
         self._on_save = on_save
 
     def on_mount(self) -> None:

@@ -17,7 +17,7 @@ from tests.tui.conftest import make_app, settle, wait_story
 NAMES = ["Halden Voss", "Wren Calloway", "Ink & Margin"]
 
 
-async def _make_group(pilot, *, order: str = "natural") -> StoryScreen:
+async def _make_group(pilot, *, order: str = "natural", mode: str = "join") -> StoryScreen:
     """From the open story: F6, ctrl+g, tick the three bundled characters, name the group, start."""
     app = pilot.app
     await pilot.press("f6")
@@ -43,6 +43,7 @@ async def _make_group(pilot, *, order: str = "natural") -> StoryScreen:
     dialog.query_one("#group-name", Input).focus()
     await pilot.press(*"The [b]Inn[/b] crew")  # markup in a name stays text
     dialog.query_one("#group-order", Select).value = order
+    dialog.query_one("#group-mode", Select).value = mode
     await pilot.press("ctrl+s")
     return await wait_story(pilot)
 
@@ -148,7 +149,10 @@ async def test_a_three_member_group_made_in_the_library_plays_with_names_colours
         await pilot.press("f3")
         await pilot.pause()
         assert type(app.screen).__name__ == "PromptInspector"
-        assert "Ink & Margin" in session.last_prompt.text
+        prompt = session.last_prompt.text
+        assert "Ink & Margin" in prompt
+        # join mode: the unmuted members' cards (Halden Voss is muted now, so his is left out)
+        assert "keeper of Gannet Light" in prompt and "quartermaster of the Magpie's Luck" not in prompt
         await pilot.press("escape")
         await pilot.pause()
 
@@ -168,8 +172,8 @@ async def test_manual_order_nobody_answers_until_the_picker_chooses() -> None:
     app = make_app(["Wren speaks.", "Ink speaks."])
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_story(pilot)
-        screen = await _make_group(pilot, order="manual")
-        assert screen.session.group.order == "manual"
+        screen = await _make_group(pilot, order="manual", mode="swap")
+        assert screen.session.group.order == "manual" and screen.session.group.cards == "swap"
         assert "manual: ctrl+g picks" in screen.status.line
         await pilot.click("#prompt-input")
         await pilot.press(*"Anyone there?", "enter")
@@ -184,6 +188,14 @@ async def test_manual_order_nobody_answers_until_the_picker_chooses() -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert screen.transcript.views[-1].author == "Wren Calloway"
+        # swap mode: the prompt holds only the speaker's card
+        prompt = screen.session.last_prompt.text
+        assert "quartermaster of the Magpie's Luck" not in prompt  # Halden Voss's description
+        assert prompt.rstrip().endswith("Wren Calloway:")
+        # F7 opens the card of the member who spoke last
+        await pilot.press("f7")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "CharacterScreen" and app.screen.path.stem == "wren_calloway"
         await pilot.press("ctrl+q")
 
 
@@ -197,6 +209,9 @@ async def test_the_speaker_key_is_only_offered_in_a_group() -> None:
         await pilot.pause()
         assert app.screen is screen
         assert "speaking" not in screen.status.line
+        screen.action_speakers()  # as the command palette would
+        await pilot.pause()
+        assert app.screen is screen
         await pilot.press("ctrl+q")
 
 

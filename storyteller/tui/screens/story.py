@@ -285,7 +285,9 @@ class StoryScreen(Screen):
 
     def action_speakers(self) -> None:
         """Group: pick a member to reply now, mute or unmute members, change the speaker order."""
-        if self.session.group is None:
+        if self.session.group is None:  # reached from the command palette
+            self.notify("This story is not a group chat; start one in the Library (F6) with ctrl+g.",
+                        markup=False)
             return
 
         def chosen(name: str | None) -> None:

@@ -1,0 +1,50 @@
+"""The real ``python -m storyteller.kiosk`` started as a group (``--card`` twice) in tmux: a visitor
+names a member and sees that member answer under its name. Skipped without tmux; scripted engine."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.kiosk.helpers import kiosk_settings, write_config
+from tests.kiosk.test_tmux import ROOT, Tmux
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+@pytest.fixture
+def group_tmux(tmp_path: Path, storyteller_home: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STORYTELLER_", "TMUX"))}
+    env.update(STORYTELLER_HOME=str(storyteller_home), STORYTELLER_ENGINE__KIND="fake", TERM="xterm-256color",
+               PYTHONPATH=str(ROOT))
+    server = Tmux(tmp_path / "tmux.sock", env)
+    yield server
+    server.kill_server()
+
+
+def test_a_group_kiosk_from_the_command_line(group_tmux: Tmux, tmp_path: Path) -> None:
+    tmux = group_tmux
+    config = write_config(tmp_path / "kiosk.toml", kiosk_settings(cooldown_seconds=0))
+    command = (f"{shlex.quote(sys.executable)} -m storyteller.kiosk --story tavern --card halden_voss "
+               f"--card wren_calloway --order list --config {shlex.quote(str(config))}")
+    tmux.start(command)
+    screen = tmux.wait_for("Press any key to add to the story")
+    assert "— Halden Voss, " in screen and "— Wren Calloway, " in screen  # both greet
+    tmux.keys("x")
+    tmux.wait_for("What should the story call you")
+    tmux.keys("Zoe", literal=True)
+    tmux.keys("Enter")
+    tmux.wait_for("Your turn, Zoe")
+    tmux.keys("Hello, both of you.", literal=True)
+    tmux.keys("Enter")
+    screen = tmux.wait_for("Enter: keep it")
+    # list order: the member after the last greeter (Wren Calloway) is Halden Voss
+    assert "Halden Voss: The fog parts." in screen
+    tmux.keys("Enter")
+    screen = tmux.wait_for("Zoe, ")
+    assert "— Halden Voss, " in screen

@@ -35,6 +35,8 @@ def test_three_members_play_in_the_line_mode(smollm2_path) -> None:
     pytest.importorskip("llama_cpp")
     script = ("Wren, how long have you kept the light?\n"
               "/as Halden Voss\n"
+              "/retry\n"
+              "/continue\n"
               "/mute Ink & Margin\n"
               "/members\n"
               "/order everyone\n"
@@ -64,6 +66,11 @@ def test_three_members_play_in_the_line_mode(smollm2_path) -> None:
         # natural order: the member named answers first; /as Halden Voss added his reply after
         assert replies[0].author == "Wren Calloway"
         assert replies[-1].author == "Halden Voss"
+        # /retry made another Halden reply in place of the first (kept as a swipe); /continue goes on as him
+        swipes = [n for n in story.children(replies[-1].parent) if n.kind == "generation"
+                  and n.created >= replies[-2].created and n.id != replies[-2].id]
+        assert len(swipes) >= 2 and {n.author for n in swipes} == {"Halden Voss"}
+        assert {n.author for n in first if n.kind == "continue"} <= {"Halden Voss"}
         # everyone answers in list order, and the muted member does not
         assert [n.author for n in second[1:] if n.kind == "generation"] == ["Halden Voss", "Wren Calloway"]
         for node in replies:  # what was printed is the reply, named

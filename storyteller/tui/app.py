@@ -26,6 +26,7 @@ from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
 from storyteller.tui._prefs import load_prefs
 from storyteller.tui.editors import EditorOpener
+from storyteller.session import Session
 from storyteller.session.library import Library
 from storyteller.tui.messages import (
     BranchNamed,
@@ -33,6 +34,7 @@ from storyteller.tui.messages import (
     EngineFailed,
     EngineLoaded,
     EngineReloadRequested,
+    PresetsRequested,
     SessionFailed,
     SessionOpened,
     SettingsSaved,
@@ -113,7 +115,8 @@ class StorytellerApp(EditorOpener, App[int]):
         self.library = Library(self.paths)
         self.backend = backend
         self._owns_backend = backend is None
-        self.session: Any | None = None
+        self.session: Session | None = None
+        """The open story (``None`` until one is open); screens are given it when they are made."""
         self._request = {"name": story, "card": card, "worlds": worlds, "mode": mode, "greeting": greeting}
         self._closing = False
         self.engine_seconds: float | None = None
@@ -460,7 +463,7 @@ class StorytellerApp(EditorOpener, App[int]):
 
     # -- screens -----------------------------------------------------------------------------
 
-    def _need_session(self) -> Any | None:
+    def _need_session(self) -> Session | None:
         if self.session is None:
             self.notify("Open a story first (Library: F6).", markup=False)
         return self.session
@@ -536,7 +539,10 @@ class StorytellerApp(EditorOpener, App[int]):
         from storyteller.tui.screens.settings import SettingsScreen
 
         if not isinstance(self.screen, SettingsScreen):
-            self.push_screen(SettingsScreen(self.settings, self.paths))
+            self.push_screen(SettingsScreen(self.settings, self.paths, self.session))
+
+    def on_presets_requested(self, message: PresetsRequested) -> None:
+        self.action_presets()
 
     def action_presets(self) -> None:
         """Choose, edit and import sampler presets."""

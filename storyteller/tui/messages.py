@@ -22,6 +22,7 @@ __all__ = [
     "ImportFinished",
     "LibraryLoaded",
     "NewStoryOffered",
+    "PresetsRequested",
     "EngineLoaded",
     "EngineReloadRequested",
     "PresetImported",
@@ -160,6 +161,11 @@ class NewStoryOffered(Message, bubble=False):
     offer: Any
     title: str
     error: str | None
+
+
+@dataclass
+class PresetsRequested(Message):
+    """A screen asked for the sampler presets screen (the app opens it, with the open story)."""
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import Button, DataTable, Input, Select
 
 from storyteller.presets import find_preset, list_presets, resolve_sampling
 from storyteller.tui.screens.dialogs import Confirm, Report
@@ -146,6 +146,11 @@ async def test_settings_picks_the_story_preset_and_template() -> None:
         template.value = "auto"
         await pilot.pause()
         assert app.session.story.settings.template is None
+        # The presets button asks the app (a message), which opens the presets on the open story.
+        settings_screen = app.screen
+        settings_screen.query_one("#presets", Button).press()
+        await pilot.pause()
+        assert isinstance(app.screen, PresetsScreen) and app.screen.session is app.session
         await pilot.press("ctrl+q")
 
 

@@ -19,6 +19,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
+from storyteller.session import Session
 from storyteller.tui.messages import PresetImported
 from storyteller.tui.screens.dialogs import Confirm, Report
 from storyteller.tui.screens.library import PathSuggester
@@ -89,7 +90,7 @@ class PresetsScreen(Screen):
     PresetsScreen #story-preset { color: $text-muted; }
     """
 
-    def __init__(self, paths: Paths, session: Any | None = None) -> None:
+    def __init__(self, paths: Paths, session: Session | None = None) -> None:
         super().__init__()
         self.paths = paths
         self.session = session

@@ -22,8 +22,9 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 from storyteller.config import Settings
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
+from storyteller.session import Session
 from storyteller.tui._prefs import save_prefs, update_config
-from storyteller.tui.messages import SettingsSaved, StoryTemplateChanged
+from storyteller.tui.messages import PresetsRequested, SettingsSaved, StoryTemplateChanged
 
 __all__ = ["SAMPLER_FIELDS", "SettingsScreen", "settings_from_form"]
 
@@ -115,10 +116,12 @@ class SettingsScreen(Screen):
     SettingsScreen #settings-buttons Button { margin-right: 1; }
     """
 
-    def __init__(self, settings: Settings, paths: Paths) -> None:
+    def __init__(self, settings: Settings, paths: Paths, session: Session | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.paths = paths
+        self.session = session
+        """The open story's session, if any (its preset and template are set here)."""
         self.last_test: str | None = None
         self.reopen_story = False
         """Set when the story's template changed: the story is reopened on leaving."""
@@ -185,11 +188,6 @@ class SettingsScreen(Screen):
                 yield Button("Test connection (ctrl+t)", id="test")
                 yield Button("Save and reload engine (ctrl+e)", id="reload")
         yield Footer()
-
-    @property
-    def session(self) -> Any | None:
-        """The open story's session, if any."""
-        return getattr(self.app, "session", None)
 
     def _story_section(self) -> ComposeResult:
         session = self.session
@@ -340,7 +338,7 @@ class SettingsScreen(Screen):
         elif event.button.id == "reload":
             self.action_save(reload=True)
         elif event.button.id == "presets":
-            self.app.action_presets()  # type: ignore[attr-defined]
+            self.post_message(PresetsRequested())
 
     def action_test(self) -> None:
         """Open the engine with the form's values, report what answered, and close it again."""

@@ -119,6 +119,8 @@ def test_join_expands_char_per_member_and_wraps_each_field() -> None:
         (info.name, info.description, info.personality, info.scenario, info.mes_example)
     group.members[2].muted = True
     assert "Ink & Margin" not in group_character(group, cards, "Wren Calloway", user="Ada").description
+    assert "Ink & Margin is ink." in group_character(group, cards, "Ink & Margin", user="Ada").description, \
+        "a muted member asked to speak (/as) is joined in for that reply"
     assert "Ink & Margin" in group_character(group.model_copy(update={"cards": "join_muted"}), cards,
                                              "Wren Calloway", user="Ada").description
     swap = group_character(group.model_copy(update={"cards": "swap", "scenario": "A storm."}), cards,
@@ -127,7 +129,7 @@ def test_join_expands_char_per_member_and_wraps_each_field() -> None:
 
 
 def test_stops_greetings_and_new_groups() -> None:
-    assert group_stops(_group(), "Wren Calloway") == ["\nHalden Voss:", "\nInk & Margin:"]
+    assert group_stops(_group(), "Wren Calloway") == ["\nHalden Voss:", "\nHalden:", "\nInk & Margin:", "\nInk:"]
     cards = [Card(name="Ann", first_mes="Hi {{user}}.", group_only_greetings=["Hello, all of you."]),
              Card(name="Ann", first_mes="Hey, I am {{char}}."), Card(name="Cy")]
     group = new_group(cards, ["a.json", "b.json", "c.json"])
@@ -186,3 +188,40 @@ def test_group_library_saves_loads_and_lists() -> None:
     assert library.names() == ["Crew: the night/shift"], "an unreadable file is left out of the list"
     with pytest.raises(FormatError, match="not a storyteller group"):
         library.load("broken")
+
+
+def test_the_app_path_creates_the_group_story_with_its_greetings() -> None:
+    import argparse
+
+    from storyteller.group_cli import group_from_args, start_group_for_app
+    from storyteller.story.store import StoryStore
+
+    paths = get_paths().ensure()
+    args = argparse.Namespace(group=None, group_name="Night shift", order="list", group_cards="swap", story=None,
+                              world=None, mode=None)
+    cards = ["halden_voss", "wren_calloway"]
+    group = group_from_args(args, paths, cards)
+    name = start_group_for_app(args, paths, cards, group)
+    assert name.startswith("Night shift ")
+    with StoryStore(paths.stories_dir).open(name, read_only=True) as story:
+        assert story.settings.group.name == "Night shift"
+        assert (story.settings.group.order, story.settings.group.cards) == ("list", "swap")
+        assert [n.author for n in story.current_path()] == ["Halden Voss", "Wren Calloway"]
+    args.story = name  # an existing story is opened as it is
+    assert start_group_for_app(args, paths, cards, group) == name
+
+
+def test_play_options_change_a_saved_groups_copy_not_the_saved_group() -> None:
+    import argparse
+
+    from storyteller.group_cli import group_from_args
+
+    paths = get_paths().ensure()
+    cards = [load_card(find_card(ref, paths))[0] for ref in ("halden_voss", "wren_calloway")]
+    GroupLibrary(paths).save(new_group(cards, ["halden_voss.json", "wren_calloway.json"], name="Lighthouse crew"))
+    args = argparse.Namespace(group="lighthouse crew", group_name=None, order="everyone", group_cards=None)
+    group = group_from_args(args, paths, [])
+    assert (group.name, group.order, group.cards) == ("Lighthouse crew", "everyone", "join")
+    assert GroupLibrary(paths).load("Lighthouse crew").order == "natural"
+    with pytest.raises(StoryError, match="--group plays a saved group's own cards"):
+        group_from_args(args, paths, ["halden_voss", "wren_calloway"])

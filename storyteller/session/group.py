@@ -211,8 +211,18 @@ def group_greetings(group: GroupSettings, cards_by_name: Mapping[str, Card | Non
 
 
 def group_stops(group: GroupSettings, speaker: str) -> list[str]:
-    """Every other member's line marker (``\\nBob:``), so one member never writes another's lines."""
-    return [f"\n{m.name}:" for m in group.members if m.name and m.name.casefold() != speaker.casefold()]
+    """Every other member's line marker (``\\nBob Lee:``, and ``\\nBob:`` as a player would address
+    him), so one member never writes another's lines."""
+    own = {speaker.casefold(), *speaker.casefold().split()[:1]}
+    stops: list[str] = []
+    for member in group.members:
+        if not member.name or member.name.casefold() == speaker.casefold():
+            continue
+        stops.append(f"\n{member.name}:")
+        first = member.name.split()[0]
+        if first != member.name and first.casefold() not in own:
+            stops.append(f"\n{first}:")
+    return list(dict.fromkeys(stops))
 
 
 def group_nudge(speaker: str) -> str:

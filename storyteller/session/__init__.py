@@ -9,6 +9,8 @@
   :meth:`Session.apply_sampling`).
 - :mod:`~storyteller.session.opening`: :func:`open_session`, which builds a Session (imports
   point that way only).
+- :mod:`~storyteller.session.group` and :mod:`~storyteller.session.group_play`: group chats (who
+  answers, the cards a group prompt holds; :meth:`Session.reply_as`, :meth:`Session.set_muted`).
 - :mod:`~storyteller.session.library`: :class:`Library`, the cards, worlds and stories the UI
   lists, starts and branches.
 
@@ -33,7 +35,15 @@ from storyteller.session.events import (
 from storyteller.session.library import Library
 from storyteller.engines.base import Backend, BackendInfo
 from storyteller.engines.registry import ENGINE_NAMES
-from storyteller.session.opening import make_parts, open_engine, open_session, pick_template, probe_engine
+from storyteller.session.group import choose_speakers, new_group
+from storyteller.session.opening import (
+    make_parts,
+    open_engine,
+    open_session,
+    pick_template,
+    probe_engine,
+    start_group_story,
+)
 from storyteller.session.resources import load_books
 from storyteller.session.turn import SessionParts, build_turn, history_of, lore_inserts, plain_messages
 from storyteller.prompt import format_action
@@ -59,6 +69,7 @@ __all__ = [
     "TextReceived",
     "TurnReport",
     "build_turn",
+    "choose_speakers",
     "explain_prompt_change",
     "format_action",
     "history_of",
@@ -66,9 +77,11 @@ __all__ = [
     "load_books",
     "lore_inserts",
     "make_parts",
+    "new_group",
     "open_engine",
     "open_session",
     "pick_template",
     "plain_messages",
     "probe_engine",
+    "start_group_story",
 ]

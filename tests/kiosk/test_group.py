@@ -4,6 +4,7 @@ the speaker, manual order still answers, and a reset keeps the group. Scripted e
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from storyteller.config import Settings
@@ -25,18 +26,18 @@ CARDS = ["halden_voss", "wren_calloway", "ink_and_margin"]
 NAMES = ["Halden Voss", "Wren Calloway", "Ink & Margin"]
 
 
-async def _controller(replies, *, order: str = "natural", story: str = "tavern", **changes):
+async def _controller(replies, *, order: str = "natural", story: str = "tavern", backend=None, **changes):
     paths = get_paths().ensure()
     kiosk = kiosk_settings(**changes)
     write_config(paths.config_dir / "kiosk.toml", kiosk)
     return await KioskController.open(story, kiosk=kiosk, settings=Settings(engine={"kind": "fake"}), paths=paths,
-                                      backend=ScriptedBackend(replies), clock=FakeClock(), cards=CARDS,
+                                      backend=backend or ScriptedBackend(replies), clock=FakeClock(), cards=CARDS,
                                       group=GroupSettings(order=order, seed=11))
 
 
 @asynccontextmanager
-async def group_kiosk(replies, *, order: str = "natural", **changes):
-    controller = await _controller(replies, order=order, **changes)
+async def group_kiosk(replies, *, order: str = "natural", backend=None, **changes):
+    controller = await _controller(replies, order=order, backend=backend, **changes)
     app = KioskApp(controller, config_file=get_paths().config_dir / "kiosk.toml", tick_seconds=3600)
     try:
         async with app.run_test(size=(100, 40)) as pilot:
@@ -129,3 +130,46 @@ async def test_a_reset_keeps_the_group_and_its_muted_members() -> None:
         assert [n.author for n in session.path()] == NAMES  # the members greet again
     finally:
         await controller.close()
+
+
+class HoldSecondReply(ScriptedBackend):
+    """The scripted engine, but the second reply stops after its first word until the gate opens."""
+
+    def __init__(self, replies) -> None:
+        super().__init__(replies)
+        self.streams = 0
+        self.held = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def stream(self, request):
+        self.streams += 1
+        words = 0
+        async for chunk in super().stream(request):
+            if self.streams == 2 and type(chunk).__name__ == "TextChunk":
+                words += 1
+                if words == 2:
+                    self.held.set()
+                    await self.gate.wait()
+            yield chunk
+
+
+async def test_while_a_group_turn_streams_the_visitor_sees_who_is_speaking() -> None:
+    backend = HoldSecondReply(["Halden counts the crates.", "Wren trims the lamp.", "Ink writes it down."])
+    async with group_kiosk([], order="everyone", backend=backend) as (app, pilot):
+        await pilot.press("x")
+        await type_text(pilot, "Ada")
+        await pilot.press("enter")
+        await type_text(pilot, "Good evening.")
+        await pilot.press("enter")
+        await asyncio.wait_for(backend.held.wait(), timeout=10)
+        await pilot.pause(0.1)  # the screen shows streamed text every 30 ms
+        screen = app.screen
+        assert isinstance(screen, VisitorScreen) and screen.stage == "streaming"
+        shown = str(screen.query_one("#reply").render())
+        assert "Halden Voss: Halden counts the crates." in shown
+        assert "Wren Calloway: Wren" in shown and "trims" not in shown
+        backend.gate.set()
+        await settle(app, pilot)
+        shown = str(screen.query_one("#reply").render())
+        assert screen.stage == "review"
+        assert [line.split(":")[0] for line in shown.split("\n\n")[1:]] == NAMES

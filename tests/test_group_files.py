@@ -246,3 +246,31 @@ def test_cards_and_chat_given_on_the_command_line(st_data: Path, shared_fixtures
     assert f"no chat '{CHAT_ID}' found beside the group file; give it with --chat FILE" in done.stdout
     bad = _cli("story", "import", str(chat), "--chat", str(chat))
     assert bad.returncode != 0 and "--chat is for SillyTavern groups" in bad.stderr
+
+
+def test_an_imported_group_chat_plays_on_in_the_line_mode(st_data: Path, tmp_path: Path, smollm2_path) -> None:
+    """The player's road: import SillyTavern's group, play it on (the real bundled model), export it
+    back for SillyTavern with the new turns under the members' avatars."""
+    pytest.importorskip("llama_cpp")
+    assert _cli("story", "import", str(st_data / "groups" / f"{GROUP_ID}.json")).returncode == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "storyteller.cli", "play", "--plain", "--context", "2048", "--story", "Forest Trio"],
+        input="Aqua, what do you say?\n/as Seraphina\n/quit\n", capture_output=True, text=True, timeout=600,
+        env={**os.environ, "STORYTELLER_SAMPLING__MAX_TOKENS": "20", "STORYTELLER_SAMPLING__SEED": "5"})
+    assert done.returncode == 0, done.stderr
+    with StoryStore().open("Forest Trio", read_only=True) as story:
+        path = story.current_path()
+        asked = next(i for i, n in enumerate(path) if n.text == "Aqua, what do you say?")
+        assert [n.kind for n in path[:asked]].count("greeting") == 3 and len(path[:asked]) == 8
+        replies = [n for n in path[asked + 1:] if n.kind == "generation"]
+        assert replies[0].author == "Aqua"  # natural order: the member named answers first
+        assert replies[-1].author == "Seraphina"  # /as Seraphina
+        for reply in replies:
+            assert f"{reply.author}: {reply.text}" in done.stdout
+    assert _cli("story", "export", "Forest Trio", str(tmp_path / "st"), "--format", "st-group").returncode == 0
+    chat = read_chat(tmp_path / "st" / "group chats" / f"{CHAT_ID}.jsonl")
+    new = chat[8:]  # the fixture has 8 messages
+    assert new[0]["is_user"] and new[0]["mes"] == "Aqua, what do you say?"
+    avatars = dict(zip(NAMES, AVATARS, strict=True))
+    for message in new[1:]:
+        assert message["original_avatar"] == avatars[message["name"]] and message["extra"]["api"]

@@ -121,6 +121,10 @@ def test_capabilities_are_declared_flags_read_like_a_set() -> None:
     assert completion_target(info.capabilities) == "messages"
     assert completion_target(Capabilities(text=True, chat=True)) == "text"
     assert completion_target(Capabilities(text=True, chat=True), prefer_chat=True) == "messages"
+    full = Capabilities(text=True, chat=True, grammar=True)
+    assert full.without("chat", "grammar") == Capabilities(text=True) and full.grammar  # a copy
+    with pytest.raises(ValueError, match="unknown engine capabilities"):
+        full.without("telepathy")
 
 
 def test_optional_features_are_protocols() -> None:

@@ -1,6 +1,8 @@
 """What an engine can do: declared :class:`Capabilities`, and the optional protocols beyond streaming.
 
-Every engine declares its :class:`Capabilities` in :meth:`Backend.info`. Features that need more
+Every engine declares one :class:`Capabilities` value, everything it can do (``CAPABILITIES`` on
+its class), and reports it in :meth:`Backend.info`, less what the model or server at hand turned
+out to lack (:meth:`Capabilities.without`). Features that need more
 than a flag (its own tokenizer, saving its KV cache, finding tokens to ban) are small protocols
 checked with ``isinstance``, never probed with ``getattr``:
 
@@ -12,7 +14,7 @@ checked with ``isinstance``, never probed with ``getattr``:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -52,6 +54,18 @@ class Capabilities:
         if unknown:
             raise ValueError(f"unknown engine capabilities {sorted(unknown)}; known: {sorted(known)}")
         return cls(**{name: True for name in names})
+
+    def without(self, *names: str) -> Capabilities:
+        """These capabilities less ``names`` (what a particular model or server lacks).
+
+        Raises:
+            ValueError: A name is not a capability.
+        """
+        known = {f.name for f in fields(self)}
+        unknown = set(names) - known
+        if unknown:
+            raise ValueError(f"unknown engine capabilities {sorted(unknown)}; known: {sorted(known)}")
+        return replace(self, **dict.fromkeys(names, False))
 
     @property
     def names(self) -> frozenset[str]:

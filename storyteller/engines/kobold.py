@@ -34,6 +34,7 @@ from storyteller.engines._http_stream import (
     wait_cancellable,
 )
 from storyteller.engines._remote import RemoteBackend
+from storyteller.engines.capabilities import Capabilities
 from storyteller.engines.base import (
     BackendInfo,
     Chunk,
@@ -130,6 +131,13 @@ class KoboldBackend(RemoteBackend):
         retry_backoff: First delay before retrying a busy server, in seconds.
     """
 
+    CAPABILITIES = Capabilities(text=True, logit_bias=True, exact_tokens=True, grammar=True, kv_reuse=True,
+                                context_shift=True, abort=True)
+    """What koboldcpp can do; a KoboldAI API server without koboldcpp's ``/api/extra`` endpoints
+    has text and logit bias only (see :data:`EXTRA_ONLY`)."""
+    EXTRA_ONLY = ("exact_tokens", "grammar", "kv_reuse", "context_shift", "abort")
+    """The capabilities that come with koboldcpp's ``/api/extra`` endpoints."""
+
     def __init__(self, settings: RemoteSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  streaming: bool = True, retry_backoff: float = 0.5) -> None:
         super().__init__()
@@ -158,11 +166,10 @@ class KoboldBackend(RemoteBackend):
         if status == 404:  # KoboldAI United and very old koboldcpp; capped at 4096 on 1.76
             _, ctx = await self._client.json("GET", "api/v1/config/max_context_length")
         context_length = _whole_number(ctx, "value", self._client, "max_context_length", minimum=1)
-        capabilities = {"text", "logit_bias"}
+        capabilities = self.CAPABILITIES
         warnings: list[str] = []
-        if self._has_extra:
-            capabilities |= {"exact_tokens", "grammar", "kv_reuse", "context_shift", "abort"}
-        else:
+        if not self._has_extra:
+            capabilities = capabilities.without(*self.EXTRA_ONLY)
             warnings.append("this server lacks koboldcpp's /api/extra endpoints: token counts are estimates, "
                             "and stop / abort only take effect when the reply ends")
             self.streaming = False
@@ -172,7 +179,7 @@ class KoboldBackend(RemoteBackend):
             engine="kobold",
             model=name.removeprefix("koboldcpp/"),
             context_length=context_length,
-            capabilities=frozenset(capabilities),
+            capabilities=capabilities,
             warnings=tuple(warnings),
             details={"url": self.base_url, "server": str(version.get("result", "KoboldAI API")),
                      "version": str(version.get("version", "unknown")), "streaming": self.streaming},

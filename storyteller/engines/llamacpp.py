@@ -33,6 +33,7 @@ from storyteller.config import EngineSettings
 from storyteller.engines._kvcache import ReusePlan, plan_reuse
 from storyteller.engines._kvstate import fingerprint, load_kv_state, save_kv_state
 from storyteller.engines._staleness import StalenessTracker, apply_policy
+from storyteller.engines.capabilities import Capabilities
 from storyteller.engines.base import (
     BackendInfo,
     Chunk,
@@ -85,6 +86,10 @@ class LlamaCppBackend:
     Create it with :meth:`load` (blocking) or :meth:`open` (async); both raise
     :class:`~storyteller.errors.ModelLoadError` with a clear message for files llama.cpp cannot use.
     """
+
+    CAPABILITIES = Capabilities(text=True, chat=True, exact_tokens=True, kv_reuse=True, grammar=True,
+                                logit_bias=True)
+    """What the embedded engine can do; ``chat`` only with a GGUF that carries a chat template."""
 
     template_hint: str | None = None
     """A chat template from outside the GGUF (an Ollama model's template layer), reported by
@@ -194,14 +199,12 @@ class LlamaCppBackend:
 
     def info(self) -> BackendInfo:
         """Describe the loaded model."""
-        caps = {"exact_tokens", "text", "kv_reuse", "grammar", "logit_bias"}
-        if self._gguf.chat_template:
-            caps.add("chat")
+        caps = self.CAPABILITIES if self._gguf.chat_template else self.CAPABILITIES.without("chat")
         return BackendInfo(
             engine="embedded",
             model=self._gguf.name,
             context_length=self._llm.n_ctx(),
-            capabilities=frozenset(caps),
+            capabilities=caps,
             chat_template=self._gguf.chat_template or self.template_hint,
             gpu_layers=self._gpu_layers,
             gpu_backend=self._gpu_backend,

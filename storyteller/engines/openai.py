@@ -31,6 +31,7 @@ from storyteller.engines._http_stream import (
     wait_cancellable,
 )
 from storyteller.engines._remote import RemoteBackend
+from storyteller.engines.capabilities import Capabilities
 from storyteller.engines.base import (
     BackendInfo,
     Chunk,
@@ -155,6 +156,12 @@ class OpenAIBackend(RemoteBackend):
         context_length: Overrides what the server reports (or the 2048 fallback).
     """
 
+    CAPABILITIES = Capabilities(text=True, chat=True, exact_tokens=True, logit_bias=True, kv_reuse=True,
+                                grammar=True)
+    """What an OpenAI-compatible server can do at best (llama.cpp's server); a server without a
+    tokenizer endpoint has no exact counts, one storyteller has no extras for (an unknown or hosted
+    server) no logit bias, prompt cache or grammar."""
+
     def __init__(self, settings: RemoteSettings, *, transport: httpx.AsyncBaseTransport | None = None,
                  streaming: bool = True, retry_backoff: float = 0.5, context_length: int | None = None) -> None:
         super().__init__()
@@ -202,17 +209,16 @@ class OpenAIBackend(RemoteBackend):
         elif context is None:
             context = FALLBACK_CONTEXT
             warnings.append(f"the server does not report its context length; assuming {FALLBACK_CONTEXT} tokens")
-        capabilities = {"text", "chat"}
-        if self._tokenizer is not None:
-            capabilities.add("exact_tokens")
-        else:
+        capabilities = self.CAPABILITIES
+        if self._tokenizer is None:
+            capabilities = capabilities.without("exact_tokens")
             warnings.append("the server has no tokenizer endpoint: token counts are estimates (tiktoken + 15 %)")
-        if self.server in _EXTRAS:
-            capabilities |= {"logit_bias", "kv_reuse"}
-            if "grammar" in _EXTRAS[self.server]:
-                capabilities.add("grammar")
+        if self.server not in _EXTRAS:
+            capabilities = capabilities.without("logit_bias", "kv_reuse", "grammar")
+        elif "grammar" not in _EXTRAS[self.server]:
+            capabilities = capabilities.without("grammar")
         self._info = BackendInfo(
-            engine="openai", model=self._model, context_length=context, capabilities=frozenset(capabilities),
+            engine="openai", model=self._model, context_length=context, capabilities=capabilities,
             warnings=tuple(warnings),
             details={"url": self.root_url, "server": self.server, "streaming": self.streaming,
                      "token_counts": "exact" if self._tokenizer else "estimate",

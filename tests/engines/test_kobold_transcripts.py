@@ -9,6 +9,7 @@ import pytest
 
 from storyteller.config import RemoteSettings
 from storyteller.engines.base import GenerationRequest, Sampling, TextChunk, collect
+from storyteller.engines.capabilities import Capabilities
 from storyteller.engines.kobold import KoboldBackend
 from storyteller.errors import EngineAuthError, EngineBusyError, EngineResponseError
 from tests.engines._servers import serve_replay
@@ -36,8 +37,25 @@ async def test_discovery_from_recorded_info(transcripts: Path) -> None:
     assert info.engine == "kobold" and info.model == "SmolLM2-135M-Instruct.Q4_1"
     assert info.context_length == 2048 and info.details["version"] == "1.76"
     assert {"exact_tokens", "text"} <= info.capabilities and "chat" not in info.capabilities
+    assert info.capabilities == KoboldBackend.CAPABILITIES  # koboldcpp: everything it declares
     assert [(m, p) for m, p, _ in seen] == [("GET", "/api/v1/model"), ("GET", "/api/extra/version"),
                                             ("GET", "/api/extra/true_max_context_length")]
+
+
+async def test_a_server_without_koboldcpp_extras_reports_text_and_logit_bias_only(transcripts: Path) -> None:
+    routes = {
+        ("GET", "/api/v1/model"): [(transcripts / "01-GET_api_v1_model.resp").read_bytes()],
+        ("GET", "/api/v1/config/max_context_length"): [
+            b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{\"value\": 2048}"],
+    }
+    async with serve_replay(routes) as (url, _seen):
+        backend = await _open(url)
+        info = backend.info()
+        await backend.aclose()
+    assert info.context_length == 2048
+    assert info.capabilities == KoboldBackend.CAPABILITIES.without(*KoboldBackend.EXTRA_ONLY)
+    assert info.capabilities == Capabilities(text=True, logit_bias=True)
+    assert any("/api/extra" in warning for warning in info.warnings)
 
 
 async def test_recorded_sse_streams_parse_to_the_recorded_text(transcripts: Path) -> None:

@@ -38,6 +38,7 @@ async def test_is_a_backend_and_describes_itself(embedded_backend) -> None:
     assert info.engine == "embedded"
     assert info.context_length == 2048
     assert {"exact_tokens", "kv_reuse", "chat", "text"} <= info.capabilities
+    assert info.capabilities == type(embedded_backend).CAPABILITIES  # SmolLM2's GGUF has a chat template
     assert info.chat_template and "<|im_start|>" in info.chat_template
     assert info.details["trained_context"] == 8192
 

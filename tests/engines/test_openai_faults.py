@@ -211,4 +211,7 @@ async def test_api_key_from_env_sent_but_never_shown(monkeypatch: pytest.MonkeyP
     assert {r.url.host for r in seen} == {"api.example.test"}
     info = backend.info()
     assert "exact_tokens" not in info.capabilities and info.details["token_counts"] == "estimate"
+    # An unknown hosted server: chat and text from what the engine declares, none of the extras.
+    assert info.capabilities == OpenAIBackend.CAPABILITIES.without("exact_tokens", "logit_bias", "kv_reuse", "grammar")
+    assert info.capabilities.names == {"text", "chat"}
     assert await backend.count_tokens("Hello world") >= 3  # tiktoken estimate with a margin

@@ -64,11 +64,14 @@ def fresh_paths(name: str) -> Any:
     return get_paths().ensure()
 
 
-def settings_for(engine: str, url: str | None, *, reuse: bool = True, kv_state: str = "exit") -> Any:
-    """Settings for a benchmark run on ``engine``."""
+def settings_for(engine: str, url: str | None, *, reuse: bool = True, kv_state: str = "exit",
+                 memory: bool = True) -> Any:
+    """Settings for a benchmark run on ``engine`` (``memory``: scene summaries and pins, on by default
+    as in the app)."""
     from storyteller.config import Settings
 
     settings = Settings()
+    settings.memory.enabled = memory
     settings.engine.kind = engine  # type: ignore[assignment]
     settings.engine.n_ctx = CONTEXT
     settings.engine.seed = SEED
@@ -83,11 +86,18 @@ def settings_for(engine: str, url: str | None, *, reuse: bool = True, kv_state: 
 
 
 class RecordingBackend:
-    """Wraps a backend and keeps the stats of every generation (a turn may retry)."""
+    """Wraps a backend and keeps the stats of every generation (a turn may retry).
+
+    Generations made through the session's side road (``Session.aside``: the scene summaries
+    memory writes after a reply) are kept apart in :attr:`asides`, so a turn's figures are the
+    turn's own; :func:`play` marks them.
+    """
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.finished: list[Any] = []
+        self.asides: list[Any] = []
+        self.in_aside = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -97,8 +107,22 @@ class RecordingBackend:
 
         async for chunk in self.inner.stream(request):
             if isinstance(chunk, Finished):
-                self.finished.append(chunk.stats)
+                (self.asides if self.in_aside else self.finished).append(chunk.stats)
             yield chunk
+
+
+def mark_asides(session: Any, recorder: RecordingBackend) -> None:
+    """Make the session's side-road generations count as asides on ``recorder``."""
+    aside = session.aside
+
+    async def marked(*args: Any, **kwargs: Any) -> Any:
+        recorder.in_aside += 1
+        try:
+            return await aside(*args, **kwargs)
+        finally:
+            recorder.in_aside -= 1
+
+    session.aside = marked
 
 
 def new_tokens(before: Sequence[int], after: Sequence[int], min_block: int = 8) -> int:
@@ -131,6 +155,9 @@ class Turn:
     reply_chars: int
     why: str = ""
     cache_note: str = ""
+    asides: int = 0
+    aside_evaluated: int = 0
+    aside_prompt_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -140,10 +167,12 @@ async def play(session: Any, recorder: RecordingBackend, tokenize: Callable[[str
     from storyteller.story.model import AuthorsNote
 
     session.story.set_settings(authors_note=AuthorsNote(text=NOTE, depth=4, interval=NOTE_INTERVAL))
+    mark_asides(session, recorder)
     out: list[Turn] = []
     before: list[int] = []
     for number, (kind, text) in enumerate(script(turns)):
         recorder.finished.clear()
+        recorder.asides.clear()
         reply = await session.submit(text, kind)
         prompt = session.last_prompt
         tokens = tokenize(prompt.text or "")
@@ -167,6 +196,9 @@ async def play(session: Any, recorder: RecordingBackend, tokenize: Callable[[str
             reply_chars=len(reply.text) if reply is not None else 0,
             why=getattr(report, "why", "") if report is not None else "",
             cache_note=first.cache_note if first else "",
+            asides=len(recorder.asides),
+            aside_evaluated=sum(s.tokens_evaluated or 0 for s in recorder.asides),
+            aside_prompt_tokens=sum(s.prompt_tokens or 0 for s in recorder.asides),
         )
         out.append(record)
         if progress is not None:

@@ -40,12 +40,12 @@ _FILLER = ("The reeds lean in the wind and the boardwalk creaks under every step
            "closes over the town again and the bell of the chapel answers from far away")
 
 
-async def _open(engine: str, url: str | None, *, reuse: bool, name: str) -> tuple[Any, Any, Any]:
+async def _open(engine: str, url: str | None, *, reuse: bool, name: str, memory: bool = True) -> tuple[Any, Any, Any]:
     from storyteller.engines.factory import open_backend
     from storyteller.session_setup import open_session
 
     paths = _story.fresh_paths(name)
-    settings = _story.settings_for(engine, url, reuse=reuse)
+    settings = _story.settings_for(engine, url, reuse=reuse, memory=memory)
     backend = await open_backend(settings, paths)
     recorder = _story.RecordingBackend(backend)
     session = await open_session(_story.STORY, settings=settings, paths=paths, backend=recorder)  # type: ignore[arg-type]
@@ -156,9 +156,10 @@ def _new_eval_seconds(cal: dict[str, Any], new: int) -> float:
 
 
 async def run_story(engine: str, url: str | None, turns: int, *, reuse: bool, calibrate_too: bool,
-                    verbose: bool = False) -> dict[str, Any]:
+                    verbose: bool = False, memory: bool = True) -> dict[str, Any]:
     """Play the story once; returns per-turn records and, if asked, the calibration."""
-    session, recorder, backend = await _open(engine, url, reuse=reuse, name="cache" if reuse else "naive")
+    session, recorder, backend = await _open(engine, url, reuse=reuse, name="cache" if reuse else "naive",
+                                             memory=memory)
     tokenize = _tokenizer(backend)
     reference = None
     if reuse and engine == "embedded":
@@ -182,6 +183,7 @@ async def run_story(engine: str, url: str | None, turns: int, *, reuse: bool, ca
             print(f"  turn {turn.turn:3d} prompt {turn.prompt_tokens:5d} new {turn.new_tokens:4d} "
                   f"eval {turn.evaluated} ttft {turn.ttft and round(turn.ttft, 3)} {'O' if turn.overflow else ' '} "
                   f"ref {turn.extra.get('ref_ttft') and round(turn.extra['ref_ttft'], 3)} "
+                  f"asides {turn.asides} ({turn.aside_evaluated} evaluated) "
                   f"{turn.why} | {turn.cache_note}", file=sys.stderr, flush=True)
 
     try:
@@ -200,7 +202,7 @@ async def run_story(engine: str, url: str | None, turns: int, *, reuse: bool, ca
     if reference is not None:
         await reference.backend.aclose()
     return {"turns": played, "seconds": elapsed, "calibration": cal, "model": info.model, "engine": info.engine,
-            "cache_reuse": settings_policy(backend)}
+            "cache_reuse": settings_policy(backend), "memory": memory}
 
 
 def settings_policy(backend: Any) -> str | None:
@@ -260,6 +262,12 @@ def summarise(cached: dict[str, Any], naive: dict[str, Any] | None) -> dict[str,
         "max_ttft_s": _round(max((t.ttft for t in over if t.ttft is not None), default=None)),
         "mean_prompt_tokens": _round(_story.mean([t.prompt_tokens for t in over])),
         "mean_stable_prefix_tokens": _round(_story.mean([t.stable_prefix for t in over])),
+        "memory": cached.get("memory", True),
+        "summaries_written": sum(t.asides for t in turns),
+        "aside_evaluated_tokens": sum(t.aside_evaluated for t in turns),
+        "aside_prompt_tokens": sum(t.aside_prompt_tokens for t in turns),
+        "evaluated_over_new_with_asides": _round(sum(t.evaluated + t.aside_evaluated for t in over)
+                                                 / max(1, sum(t.new_tokens for t in over))) if ratios else None,
         "targets": {"evaluated_over_new": TARGET_EVALUATED, "ttft_over_new_eval": TARGET_TTFT},
         "calibration": cal,
         "seconds": _round(cached["seconds"]),
@@ -283,19 +291,44 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 
 def run(engine: str = "embedded", url: str | None = None, turns: int = 100, naive: bool = True,
-        verbose: bool = False, publish: bool = True) -> dict[str, Any]:
-    """Run the benchmark; writes ``bench/results/cache[-ENGINE].json`` and the doc section."""
-    cached = asyncio.run(run_story(engine, url, turns, reuse=True, calibrate_too=True, verbose=verbose))
-    plain = asyncio.run(run_story(engine, url, turns, reuse=False, calibrate_too=False, verbose=verbose)) if naive else None
+        verbose: bool = False, publish: bool = True, memory: bool = True) -> dict[str, Any]:
+    """Run the benchmark; writes ``bench/results/cache[-ENGINE][-nomemory].json`` and the doc section.
+
+    Without the naive run (``naive=False``) its figures are carried over from the last published
+    run of the same name, if any, and marked as such.
+    """
+    cached = asyncio.run(run_story(engine, url, turns, reuse=True, calibrate_too=True, verbose=verbose, memory=memory))
+    plain = asyncio.run(run_story(engine, url, turns, reuse=False, calibrate_too=False, verbose=verbose,
+                                  memory=memory)) if naive else None
     result = summarise(cached, plain)
     result["per_turn"] = _story.turn_rows(cached["turns"])
     if plain is not None:
         result["naive_per_turn"] = _story.turn_rows(plain["turns"])
+    name = ("cache" if engine == "embedded" else f"cache-{engine}") + ("" if memory else "-nomemory")
+    if plain is None:
+        _carry_naive(name, result)
     if publish:
-        name = "cache" if engine == "embedded" else f"cache-{engine}"
         write_json(name, result)
         write_section(name, _markdown(result))
     return result
+
+
+def _carry_naive(name: str, result: dict[str, Any]) -> None:
+    """Copy the reuse-off figures of the last published run (they do not depend on the policy)."""
+    path = Path(__file__).resolve().parent / "results" / f"{name}.json"
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if old.get("naive_mean_ttft_s") is None:
+        return
+    for key in ("naive_mean_ttft_s", "naive_mean_evaluated_tokens", "naive_seconds"):
+        result[key] = old.get(key)
+    result["naive_from_earlier_run"] = old.get("naive_from_earlier_run") or old.get("machine", True)
+    if result["naive_mean_ttft_s"] and result["mean_ttft_s"]:
+        result["naive_over_cached_ttft"] = _round(result["naive_mean_ttft_s"] / result["mean_ttft_s"])
+    if result["naive_mean_evaluated_tokens"] and result["mean_evaluated_tokens"]:
+        result["naive_over_cached_evaluated"] = _round(result["naive_mean_evaluated_tokens"] / result["mean_evaluated_tokens"])
 
 
 def _policy_line(r: dict[str, Any]) -> str:
@@ -342,7 +375,27 @@ machine's load of the moment.
 | reuse and shifting off: time to first token, s | {fmt(r.get('naive_mean_ttft_s'))} | |
 | off / on, time to first token | {fmt(r['naive_over_cached_ttft'])} | |
 | off / on, evaluated tokens | {fmt(r.get('naive_over_cached_evaluated'))} | |
-"""
+{_memory_lines(r)}"""
+
+
+def _memory_lines(r: dict[str, Any]) -> str:
+    lines = []
+    if r.get("memory", True):
+        lines.append(f"| memory (scene summaries, pins) | on: {r.get('summaries_written', 'n/a')} summaries written, "
+                     f"{r.get('aside_evaluated_tokens', 'n/a')} tokens evaluated for them | |")
+        with_asides = r.get("evaluated_over_new_with_asides")
+        lines.append(f"| evaluated / new, summaries included | {with_asides:.3g} | |" if with_asides is not None
+                     else "| evaluated / new, summaries included | n/a | |")
+    else:
+        lines.append("| memory (scene summaries, pins) | off | |")
+    text = "\n".join(lines) + "\n"
+    if r.get("naive_from_earlier_run"):
+        text += ("\nThe reuse-off figures are carried over from an earlier run (`--no-naive` this time; they do "
+                 "not depend on the reuse policy).\n")
+    if r.get("memory", True):
+        text += ("\nMemory is on, as in the app: the summaries memory writes after a reply (through the "
+                 "session's side road) are counted apart from the turns; \"evaluated\" is the turn's own reply.\n")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,13 +408,17 @@ def main(argv: list[str] | None = None) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options (shared with ``python -m bench cache``)."""
     parser.add_argument("--turns", type=int, default=100, help="turns to play (default 100)")
-    parser.add_argument("--no-naive", action="store_true", help="skip the run with reuse and shifting off")
+    parser.add_argument("--no-naive", action="store_true",
+                        help="skip the run with reuse and shifting off (its last published figures are kept)")
+    parser.add_argument("--memory", choices=("on", "off"), default="on",
+                        help="scene summaries and pins (on, as in the app; the summaries are counted apart "
+                             "from the turns), or off (published as cache-nomemory)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every turn to stderr")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     result = run(getattr(args, "engine", "embedded"), getattr(args, "url", None), args.turns,
-                 naive=not args.no_naive, verbose=args.verbose)
+                 naive=not args.no_naive, verbose=args.verbose, memory=getattr(args, "memory", "on") != "off")
     summary = {k: v for k, v in result.items() if k not in ("per_turn", "naive_per_turn")}
     print(json.dumps(summary, indent=None if getattr(args, "json", False) else 2))
     return 0

@@ -274,3 +274,20 @@ def test_an_imported_group_chat_plays_on_in_the_line_mode(st_data: Path, tmp_pat
     avatars = dict(zip(NAMES, AVATARS, strict=True))
     for message in new[1:]:
         assert message["original_avatar"] == avatars[message["name"]] and message["extra"]["api"]
+
+
+def test_the_library_import_takes_a_group_file_and_st_export_writes_the_group_chat(st_data: Path) -> None:
+    """The app's import (and `storyteller play FILE`) reads a group definition as a story; a group's
+    plain SillyTavern export is its group chat, with no header line (as SillyTavern writes them)."""
+    from storyteller.session.importing import guess_kind, import_path
+    from storyteller.story.convert import export_story
+
+    definition = st_data / "groups" / f"{GROUP_ID}.json"
+    assert guess_kind(definition) == "story"
+    result = import_path(str(definition), get_paths())
+    assert (result.kind, result.name, result.source_format) == ("story", "Forest Trio", "sillytavern-group")
+    assert any(line.startswith("member Aqua.png: card") for line in result.lines)
+    with StoryStore().open("Forest Trio", read_only=True) as story:
+        text = export_story(story, None, "st")
+        assert text == export_st_group(story.tree)[1]
+    assert [json.loads(line)["name"] for line in text.split("\n")][:3] == NAMES

@@ -52,6 +52,10 @@ def guess_kind(path: Path) -> str:
         except (OSError, ValueError):
             return "card"  # let the card reader explain what is wrong
         if isinstance(data, dict):
+            from storyteller.story.st_group import is_st_group
+
+            if is_st_group(data):  # a SillyTavern group: imported with its chat and members as a story
+                return "story"
             if "entries" in data or suffix == ".lorebook":
                 return "world"
             if "actions" in data or ("prompt" in data and "memory" in data):
@@ -93,13 +97,19 @@ def import_path(raw: str, paths: Paths) -> ImportResult:
         from storyteller.story import StoryStore, import_story
 
         from storyteller.content import link_chat_card
+        from storyteller.group_files import import_group_files, is_group_file, link_group_cards
 
+        if is_group_file(path):
+            story, report, lines = import_group_files(StoryStore(paths.stories_dir), path, paths)
+            story.close()
+            return ImportResult("story", story.name, story.folder, report.source_format, lines + report.lines())
         story, report = import_story(StoryStore(paths.stories_dir), path)
         try:
             from storyteller.memory import StoryMemory
             from storyteller.memory.compat import import_memory
 
-            lines = report.lines() + link_chat_card(story, paths, path.name)
+            linked = link_group_cards(story, paths) if story.settings.group is not None else None
+            lines = report.lines() + (linked if linked is not None else link_chat_card(story, paths, path.name))
             lines += import_memory(story, StoryMemory.of(story))  # a SillyTavern / Kobold Lite summary
             return ImportResult("story", story.name, story.folder, report.source_format, lines)
         finally:

@@ -17,6 +17,7 @@ from storyteller.story._files import atomic_write
 from storyteller.story.kobold import LiteContext, export_kobold, import_kobold
 from storyteller.story.model import ImportReport
 from storyteller.story.sillytavern import export_sillytavern, import_sillytavern
+from storyteller.story.st_group import export_st_group
 from storyteller.story.store import Story, StoryStore
 from storyteller.story.text import export_markdown, export_text
 from storyteller.textsafe import SURROGATE_NOTE, repair_json_escapes
@@ -120,8 +121,8 @@ def export_story(story: Story, path: Path | None = None, fmt: str | None = None,
         fmt = _SUFFIXES.get(Path(path).suffix.lower()) if path is not None else None
         if fmt is None:
             raise FormatError("say which format to export: st, kobold, md or txt (or use a .jsonl/.json/.md/.txt name)")
-    if fmt == "st":
-        text = export_sillytavern(story.tree)
+    if fmt == "st":  # a group's chat is written as SillyTavern writes group chats (no header line)
+        text = export_st_group(story.tree)[1] if story.settings.group is not None else export_sillytavern(story.tree)
     elif fmt == "kobold":
         text = export_kobold(story.tree, lite)
     elif fmt == "md":

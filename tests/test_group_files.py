@@ -291,3 +291,28 @@ def test_the_library_import_takes_a_group_file_and_st_export_writes_the_group_ch
         text = export_story(story, None, "st")
         assert text == export_st_group(story.tree)[1]
     assert [json.loads(line)["name"] for line in text.split("\n")][:3] == NAMES
+
+
+def test_authors_follow_original_avatar_and_a_header_line_is_read() -> None:
+    """A member renamed since the chat was written is still that member (by ``original_avatar``);
+    a chat with a header line (newer SillyTavern) takes its metadata from there."""
+    from storyteller.story.st_group import MemberRef
+
+    definition = parse_st_group(json.dumps({"id": "7", "name": "Duo", "members": ["a.png", "b.png"], "chat_id": "7",
+                                            "chat_metadata": {"note_prompt": "from the group"}}))
+    lines = [{"user_name": "Sam", "character_name": "unused", "chat_metadata": {"note_prompt": "from the chat"}},
+             {"name": "Old Ann", "is_user": False, "mes": "Hi.", "original_avatar": "a.png", "send_date": 1},
+             {"name": "Sam", "is_user": True, "mes": "Hello both.", "send_date": 2},
+             {"name": "Bo", "is_user": False, "mes": "Yo.", "original_avatar": "b.png", "send_date": 3}]
+    refs = [MemberRef("a.png", "a.png", "Ann"), MemberRef("b.png", "b.png", "Bo")]
+    imported = import_st_group(definition, "\n".join(json.dumps(x) for x in lines), refs)
+    assert [(n.author, n.kind) for n in imported.nodes] == [("Ann", "greeting"), ("user", "say"), ("Bo", "generation")]
+    assert imported.settings.authors_note.text == "from the chat" and imported.settings.persona.name == "Sam"
+    headerless = import_st_group(definition, "\n".join(json.dumps(x) for x in lines[1:]), refs)
+    assert headerless.settings.authors_note.text == "from the group" and headerless.settings.persona.name == "Sam"
+    with StoryStore().create("duo", imported.settings) as story:
+        story.add_nodes(imported.nodes, select=imported.current)
+        _definition, chat = export_st_group(story.tree)
+    written = [json.loads(line) for line in chat.split("\n")]
+    assert written[0]["user_name"] == "Sam" and written[0]["chat_metadata"]["note_prompt"] == "from the chat"
+    assert [m["name"] for m in written[1:]] == ["Ann", "Sam", "Bo"] and written[1]["original_avatar"] == "a.png"

@@ -361,7 +361,13 @@ class StorytellerApp(EditorOpener, App[int]):
         if session is None or not session.story.settings.cards:
             return False
         if session.group is not None:
-            return self._member_card_saved(Path(source), Path(target))
+            from storyteller.tui.screens.group import member_card_saved
+
+            try:
+                return member_card_saved(session, self.library, Path(source), Path(target))
+            except StorytellerError as exc:
+                self.notify(f"The group keeps its old cards: {exc}", severity="warning", markup=False, timeout=8)
+                return False
         cards = list(session.story.settings.cards)
         try:
             current = self.library.find_card(cards[0]).resolve()
@@ -374,30 +380,6 @@ class StorytellerApp(EditorOpener, App[int]):
         except StorytellerError as exc:
             self.notify(f"The story keeps its old card or world info: {exc}", severity="warning", markup=False,
                         timeout=8)
-            return False
-        return True
-
-    def _member_card_saved(self, source: Path, target: Path) -> bool:
-        """A group member's card was saved: the group names the saved file and reads every card again."""
-        session = self.session
-        assert session is not None and session.group is not None
-        members, used = [], False
-        for member in session.group.members:
-            try:
-                found = self.library.find_card(member.card).resolve()
-            except StorytellerError:
-                found = None
-            if found in (source.resolve(), target.resolve()):
-                used = True
-                if found != target.resolve():
-                    member = member.model_copy(update={"card": self.library.ref_for(target)})
-            members.append(member)
-        if not used:
-            return False
-        try:
-            session.update_group(members=members)
-        except StorytellerError as exc:
-            self.notify(f"The group keeps its old cards: {exc}", severity="warning", markup=False, timeout=8)
             return False
         return True
 

@@ -6,8 +6,9 @@ turn on the real SmolLM2 (marked slow)."""
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Input, OptionList, Select, SelectionList
+from textual.widgets import Input, OptionList, Select, SelectionList, TextArea
 
+from storyteller.paths import get_paths
 from storyteller.tui.screens.group import NewGroupDialog, SpeakerPicker, group_status
 from storyteller.tui.screens.library import LibraryScreen
 from storyteller.tui.screens.story import StoryScreen
@@ -195,7 +196,25 @@ async def test_manual_order_nobody_answers_until_the_picker_chooses() -> None:
         # F7 opens the card of the member who spoke last
         await pilot.press("f7")
         await settle(pilot)
-        assert type(app.screen).__name__ == "CharacterScreen" and app.screen.path.stem == "wren_calloway"
+        character = app.screen
+        assert type(character).__name__ == "CharacterScreen" and character.path.stem == "wren_calloway"
+        # saving the bundled card makes a copy in the characters folder (the same library name): the
+        # group reads its members' cards again, and the next reply uses the copy
+        character.query_one("#f-description", TextArea).text = "{{char}} keeps a lamp of [blue] glass."
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        session = screen.session
+        assert character.path.parent == get_paths().characters_dir
+        assert session.story.settings.cards[1] == session.group.member("Wren Calloway").card
+        assert session.parts.members["Wren Calloway"].description.endswith("keeps a lamp of [blue] glass.")
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        app.screen.query_one("#members", OptionList).highlighted = 1
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Wren Calloway keeps a lamp of [blue] glass." in session.last_prompt.text
         await pilot.press("ctrl+q")
 
 
@@ -226,6 +245,32 @@ def test_member_colours_are_stable_per_name_and_distinct_in_a_group() -> None:
     assert two["alice"] == one["alice"] or one["alice"] in (two["carol"], two["dora"])
     many = member_colours([f"M{i}" for i in range(len(MEMBER_COLOURS))])
     assert len(set(many.values())) == len(MEMBER_COLOURS)
+
+
+def test_member_colours_read_on_every_built_in_theme() -> None:
+    """Each colour has at least 3:1 contrast (WCAG, bold text) on every built-in theme's background."""
+    from textual.color import Color
+    from textual.design import DEFAULT_DARK_BACKGROUND, DEFAULT_LIGHT_BACKGROUND
+    from textual.theme import BUILTIN_THEMES
+
+    def luminance(colour: Color) -> float:
+        def channel(value: int) -> float:
+            v = value / 255
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * channel(colour.r) + 0.7152 * channel(colour.g) + 0.0722 * channel(colour.b)
+
+    checked = 0
+    for name, theme in BUILTIN_THEMES.items():
+        background = theme.background or (DEFAULT_DARK_BACKGROUND if theme.dark else DEFAULT_LIGHT_BACKGROUND)
+        if background.startswith("ansi"):
+            continue  # the terminal's own colours: unknown here
+        back = luminance(Color.parse(background))
+        for colour in MEMBER_COLOURS:
+            fore = luminance(Color.parse(colour))
+            high, low = max(fore, back), min(fore, back)
+            assert (high + 0.05) / (low + 0.05) >= 3.0, (name, colour)
+        checked += 1
+    assert checked >= 10
 
 
 def test_group_status_says_who_speaks_or_is_next() -> None:

@@ -24,7 +24,8 @@ from textual.widgets.option_list import Option
 
 from storyteller.errors import StorytellerError
 
-__all__ = ["CARD_MODE_LABELS", "ORDER_LABELS", "GroupChoice", "NewGroupDialog", "SpeakerPicker", "group_status"]
+__all__ = ["CARD_MODE_LABELS", "ORDER_LABELS", "GroupChoice", "NewGroupDialog", "SpeakerPicker", "group_status",
+           "member_card_saved"]
 
 ORDER_LABELS = {
     "natural": "natural: a member named in the last message answers, else by talkativeness",
@@ -67,6 +68,30 @@ def group_status(group: Any, *, speaking: str = "", upcoming: Sequence[str] = ()
     if muted:
         parts.append(f"muted: {', '.join(muted)}")
     return " · ".join(p for p in parts if p)
+
+
+def member_card_saved(session: Any, library: Any, source: Path, target: Path) -> bool:
+    """A card was saved from ``source`` to ``target``: when it is a member's of the open group,
+    the group names ``target`` (a bundled card's saved copy) and every member's card is read again,
+    so the next reply uses it. Returns whether a member uses the card.
+
+    Raises:
+        StorytellerError: The story cannot be saved (read-only) or a card cannot be read.
+    """
+    members, used = [], False
+    for member in session.group.members:
+        try:
+            found = library.find_card(member.card).resolve()
+        except StorytellerError:
+            found = None
+        if found in (source.resolve(), target.resolve()):
+            used = True
+            if found != target.resolve():
+                member = member.model_copy(update={"card": library.ref_for(target)})
+        members.append(member)
+    if used:
+        session.update_group(members=members)
+    return used
 
 
 class SpeakerPicker(ModalScreen[str | None]):

@@ -43,6 +43,7 @@ async def _make_group(pilot, *, order: str = "natural", mode: str = "join") -> S
     await pilot.press(*"the-inn")
     dialog.query_one("#group-name", Input).focus()
     await pilot.press(*"The [b]Inn[/b] crew")  # markup in a name stays text
+    dialog.query_one("#group-scenario", Input).value = "A storm keeps everyone at the inn tonight."
     dialog.query_one("#group-order", Select).value = order
     dialog.query_one("#group-mode", Select).value = mode
     await pilot.press("ctrl+s")
@@ -154,6 +155,7 @@ async def test_a_three_member_group_made_in_the_library_plays_with_names_colours
         assert "Ink & Margin" in prompt
         # join mode: the unmuted members' cards (Halden Voss is muted now, so his is left out)
         assert "keeper of Gannet Light" in prompt and "quartermaster of the Magpie's Luck" not in prompt
+        assert session.group.scenario == "A storm keeps everyone at the inn tonight." and session.group.scenario in prompt
         await pilot.press("escape")
         await pilot.pause()
 

@@ -27,7 +27,15 @@ from storyteller.paths import Paths
 from storyteller.story import StoryStore
 from storyteller.story.convert import MAX_IMPORT_BYTES, _safe_title
 from storyteller.story.model import ImportReport
-from storyteller.story.st_group import MemberRef, avatar_for, export_st_group, import_st_group, parse_st_group
+from storyteller.story.st_group import (
+    MemberRef,
+    avatar_for,
+    export_st_group,
+    import_st_group,
+    is_st_group,
+    parse_st_group,
+    safe_file_name,
+)
 from storyteller.story.store import Story
 
 __all__ = ["export_group_folder", "find_group_chat", "import_group_files", "is_group_file", "link_group_cards",
@@ -39,10 +47,9 @@ def is_group_file(path: Path) -> bool:
     if path.suffix.lower() != ".json":
         return False
     try:
-        parse_st_group(read_limited(path, MAX_IMPORT_BYTES, "group"))
-    except (StorytellerError, OSError):
+        return is_st_group(json.loads(read_limited(path, MAX_IMPORT_BYTES, "group")))
+    except (StorytellerError, OSError, ValueError):
         return False
-    return True
 
 
 def _card_name(path: Path) -> str:
@@ -146,7 +153,8 @@ def link_group_cards(story: Story, paths: Paths, cards: list[str] = ()) -> list[
     for member in group.members:
         wanted = member.name.casefold()
         path = next((p for p in given if wanted in (p.stem.casefold(), _card_name(p).casefold())), None)
-        if path is None:
+        if path is None and safe_file_name(member.card) and safe_file_name(member.name):
+            # only names: a name from an imported save never reaches a file by its path
             try:
                 path = find_card(member.card, paths)
             except FormatError:

@@ -316,3 +316,29 @@ def test_authors_follow_original_avatar_and_a_header_line_is_read() -> None:
     written = [json.loads(line) for line in chat.split("\n")]
     assert written[0]["user_name"] == "Sam" and written[0]["chat_metadata"]["note_prompt"] == "from the chat"
     assert [m["name"] for m in written[1:]] == ["Ann", "Sam", "Bo"] and written[1]["original_avatar"] == "a.png"
+
+
+@pytest.mark.parametrize("change", [{"members": ["../../secret.png"]}, {"members": ["/etc/passwd"]},
+                                    {"chat_id": "../escape"}, {"members": []}, {"members": [3]}])
+def test_hostile_group_files_are_refused_with_a_clear_line(st_data: Path, change: dict) -> None:
+    definition = st_data / "groups" / f"{GROUP_ID}.json"
+    data = json.loads(definition.read_text())
+    data.update(change)
+    definition.write_text(json.dumps(data))
+    done = _cli("story", "import", str(definition))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "member" in done.stderr or "chat_id" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert StoryStore().list() == []
+
+
+def test_a_lite_name_that_is_a_path_reaches_no_file(tmp_path: Path, shared_fixtures: Path) -> None:
+    card = shared_fixtures / "cards" / "Aqua.png"
+    save = {"prompt": "\nAqua: Hi.", "actions": [], "savedsettings": {"opmode": 3, "chatname": "User",
+                                                                       "chatopponent": f"{card}||$||Bob"}}
+    path = tmp_path / "save.json"
+    path.write_text(json.dumps(save))
+    done = _cli("story", "import", str(path))
+    assert done.returncode == 0, done.stderr
+    assert f"no card for '{card}'" in done.stdout
+    assert not get_paths().characters_dir.is_dir() or not list(get_paths().characters_dir.iterdir())

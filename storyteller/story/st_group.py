@@ -47,6 +47,7 @@ __all__ = [
     "import_st_group",
     "is_st_group",
     "parse_st_group",
+    "safe_file_name",
 ]
 
 _ORDERS = {0: "natural", 1: "everyone", 2: "manual", 3: "list"}
@@ -91,12 +92,26 @@ def parse_st_group(data: bytes | str) -> dict[str, Any]:
     if not is_st_group(value):
         raise FormatError("not a SillyTavern group definition: expected a JSON object with 'members' and "
                           "'chat_id' (SillyTavern's data/<user>/groups/<id>.json)")
-    bad = [m for m in value["members"] if not isinstance(m, str) or not m.strip()]
+    bad = [m for m in value["members"] if not safe_file_name(m)]
     if bad:
-        raise FormatError(f"the group's members must be avatar file names; found {bad[0]!r}")
+        raise FormatError(f"the group's members must be avatar file names (no folders); found {bad[0]!r}")
     if not value["members"]:
         raise FormatError("the group has no members; add characters to it in SillyTavern first")
+    for key in ("id", "chat_id"):
+        if key in value and value[key] is not None and not safe_file_name(str(value[key])):
+            raise FormatError(f"the group's {key} {value[key]!r} is not a plain file name; SillyTavern writes "
+                              "numbers or dates there")
     return value
+
+
+def safe_file_name(value: Any) -> bool:
+    """True for a plain file name: text with no folder part, not hidden, no control characters.
+
+    Avatar names, ids and chat ids of an imported group become file names on import and export;
+    anything else (``../x``, ``/etc/x``) is refused so a file never lands outside its folder.
+    """
+    return (isinstance(value, str) and bool(value.strip()) and not value.startswith(".")
+            and not any(c in value for c in "/\\:\0") and value.isprintable())
 
 
 def _number(value: Any) -> int | None:
@@ -254,6 +269,9 @@ def export_st_group(tree: StoryTree, *, now: float | None = None) -> tuple[dict[
     chat_id = str(definition.get("chat_id") or group_id)
     chats = [str(c) for c in definition.get("chats") or [] if isinstance(c, (str, int))]
     avatars = [avatar_for(m, group) for m in group.members]
+    unsafe = [name for name in (*avatars, group_id, chat_id) if not safe_file_name(name)]
+    if unsafe:
+        raise FormatError(f"{unsafe[0]!r} is not a plain file name; it cannot name a SillyTavern file")
     kept_strategy = _number(definition.get("activation_strategy"))
     strategy = kept_strategy if _ORDERS.get(kept_strategy) == group.order else _ORDER_NUMBERS[group.order]
     kept_mode = _number(definition.get("generation_mode"))

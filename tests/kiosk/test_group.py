@@ -58,6 +58,9 @@ async def test_a_visitor_names_a_member_and_that_member_answers_under_its_name()
 
         await pilot.press("x")
         assert isinstance(app.screen, VisitorScreen)
+        # the story so far, above the visitor's turn: the last two greetings, each after its member
+        context = str(app.screen.query_one("#context").render())
+        assert context.startswith("Wren Calloway: ") and "\n\nInk & Margin: " in context
         await type_text(pilot, "Ada")
         await pilot.press("enter")
         await type_text(pilot, "Wren, is the ledger right?")

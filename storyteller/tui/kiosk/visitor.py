@@ -76,8 +76,15 @@ class VisitorScreen(Screen, inherit_bindings=False):
         mode = controller.session.story.settings.mode
         last = controller.messages()[-2:]
         self.query_one("#context", Static).update(
-            "\n\n".join(passage_text(m.head.kind, m.text, mode) for m in last) or "A new story begins.")
+            "\n\n".join(self._passage(m, mode) for m in last) or "A new story begins.")
         self.set_stage("name")
+
+    def _passage(self, message, mode: str) -> str:
+        """A passage of the story so far; in a group story a reply comes after its member's name."""
+        text = passage_text(message.head.kind, message.text, mode)
+        if self.controller.members and not message.head.is_player:
+            return f"{self.controller.speaker_for(message.head)}: {text}"
+        return text
 
     # -- stages --------------------------------------------------------------------------------
 

@@ -110,6 +110,35 @@ async def test_build_turn_is_pure_and_is_what_the_next_turn_sends() -> None:
         await session.close()
 
 
+async def test_use_template_changes_the_next_prompt_in_place_and_is_saved() -> None:
+    from storyteller.errors import FormatError
+
+    backend = ScriptedBackend(["The fog parts.", "It lifts."])
+    session = await _open(backend, "templated")
+    try:
+        assert (await session.next_prompt()).template == "none"  # auto: the fake has no chat template
+        assert session.use_template("ChatML") == "chatml"
+        assert session.story.settings.template == "ChatML"
+        prompt = await session.next_prompt()
+        assert prompt.template == "chatml" and "<|im_start|>" in prompt.text
+        await session.submit("look", "do")
+        assert "<|im_start|>" in backend.requests[-1].prompt
+        builder = session.parts.builder
+        with pytest.raises(FormatError, match="unknown instruct template 'klingon'"):
+            session.use_template("klingon")
+        assert session.story.settings.template == "ChatML" and session.parts.builder is builder  # nothing changed
+    finally:
+        await session.close()
+    # Saved with the story: opened again, it uses the template; "auto" goes back to the model's.
+    again = await _open(ScriptedBackend(["Hm."]), "templated")
+    try:
+        assert (await again.next_prompt()).template == "chatml"
+        assert again.use_template("auto") == "none" and again.story.settings.template is None
+        assert "<|im_start|>" not in (await again.next_prompt()).text
+    finally:
+        await again.close()
+
+
 def test_capabilities_are_declared_flags_read_like_a_set() -> None:
     caps = ScriptedBackend().info().capabilities
     assert isinstance(caps, Capabilities) and caps.chat and caps.text and caps.exact_tokens

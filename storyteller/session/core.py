@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from storyteller.engines.base import Backend, Finished, GenerationRequest, Gener
 from storyteller.engines.capabilities import KVPersistence
 from storyteller.errors import EngineError, StoryError, StorytellerError
 from storyteller.lore import ActivationResult
-from storyteller.prompt import Prompt, StopFilter, TurnReport
+from storyteller.prompt import Prompt, PromptBuilder, StopFilter, TurnReport
 from storyteller.session.events import (
     GenerationFailed,
     GenerationFinished,
@@ -41,7 +41,7 @@ from storyteller.session.events import (
 from storyteller.session.group_play import GroupPlay
 from storyteller.session.player import edit_target, expand_sent_text, greeting_nodes, world_file
 from storyteller.session.reply import restore_cut, trim_reply, turn_filter, turn_report
-from storyteller.session.resources import load_books
+from storyteller.session.resources import load_books, pick_template
 from storyteller.memory import Maintenance, StoryMemory
 from storyteller.memory.hook import recall_of, remember
 from storyteller.session.turn import SessionParts, build_turn
@@ -219,6 +219,24 @@ class Session(GroupPlay):
         if changes:
             self.story.set_settings(**changes)
         return self.parts.sampling(self.story.settings)
+
+    def use_template(self, name: str | None) -> str:
+        """Build prompts with the instruct template ``name`` from the next turn on, saved with the
+        story: ``"auto"`` (or ``None``) the one matching the model's own, ``"none"`` plain text,
+        else a bundled or user template by name. Returns the name of the template now used.
+
+        Raises:
+            FormatError: No template has that name (nothing changes).
+            StorytellerError: The story's settings cannot be saved.
+        """
+        stored = None if name is None or name.strip().lower() in ("", "auto") else name.strip()
+        template, _warnings = pick_template(self.story.settings.model_copy(update={"template": stored}),
+                                            self.parts.info, self.parts.paths)
+        if stored != self.story.settings.template and not self.story.read_only:
+            self.story.set_settings(template=stored)
+        builder = PromptBuilder(self.parts.builder.counter, replace(self.parts.builder.options, template=template))
+        self.parts = self.parts.replace(builder=builder)
+        return template.name
 
     def sampling(self) -> Sampling:
         """The sampler settings the next turn will use."""

@@ -18,18 +18,9 @@ from storyteller.engines.capabilities import KVPersistence, TokenBans, Tokenizer
 from storyteller.errors import FormatError, StoryError
 from storyteller.lore import approx_tokens
 from storyteller.paths import Paths
-from storyteller.prompt import (
-    NONE_TEMPLATE,
-    InstructTemplate,
-    PromptBuilder,
-    PromptOptions,
-    TokenCounter,
-    detect_preset,
-    expand_names,
-    load_library,
-)
+from storyteller.prompt import PromptBuilder, PromptOptions, TokenCounter, expand_names
 from storyteller.session.core import Session
-from storyteller.session.resources import card_book, load_books, load_members
+from storyteller.session.resources import card_book, load_books, load_members, pick_template
 from storyteller.session.turn import SessionParts
 from storyteller.session.group import group_greetings, new_group
 from storyteller.session.player import greeting_nodes
@@ -38,24 +29,6 @@ from storyteller.story.store import Story, StoryStore
 
 __all__ = ["make_parts", "open_engine", "open_session", "pick_template", "probe_engine", "start_group_story",
            "sync_counter"]
-
-
-def pick_template(story_settings: StorySettings, info: BackendInfo, paths: Paths) -> tuple[InstructTemplate, list[str]]:
-    """The story's instruct template, or the one that matches the model's own chat template.
-
-    Returns:
-        The template, and the template library's warnings (files that did not load).
-    """
-    library = load_library(paths.config_dir / "templates")
-    warnings = list(library.warnings)
-    name = story_settings.template or "auto"
-    if name != "auto":
-        return library.get_instruct(name), warnings
-    if info.chat_template:
-        found = detect_preset(info.chat_template, library.instruct.values())
-        if found is not None:
-            return found, warnings
-    return NONE_TEMPLATE, warnings
 
 
 def sync_counter(backend: Backend) -> Callable[[str], int]:

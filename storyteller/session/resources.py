@@ -1,17 +1,20 @@
-"""The files a session reads for its story: the worlds, the card's embedded book, a group's cards."""
+"""The files a session reads for its story: the worlds, the card's embedded book, a group's cards,
+the instruct template."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from storyteller.cards import Card, load_card
+from storyteller.engines.base import BackendInfo
 from storyteller.content import find_card, find_world
 from storyteller.errors import StorytellerError
 from storyteller.lore import Lorebook, from_character_book, load_lorebook
 from storyteller.paths import Paths
-from storyteller.story.model import GroupSettings
+from storyteller.prompt import NONE_TEMPLATE, InstructTemplate, detect_preset, load_library
+from storyteller.story.model import GroupSettings, StorySettings
 
-__all__ = ["card_book", "dedupe_books", "load_books", "load_members"]
+__all__ = ["card_book", "dedupe_books", "load_books", "load_members", "pick_template"]
 
 
 def card_book(card: Card | None) -> Lorebook | None:
@@ -76,3 +79,21 @@ def dedupe_books(books: list[Lorebook]) -> list[Lorebook]:
         elif kept:
             result.append(book.model_copy(update={"entries": kept}))
     return result
+
+
+def pick_template(story_settings: StorySettings, info: BackendInfo, paths: Paths) -> tuple[InstructTemplate, list[str]]:
+    """The story's instruct template, or the one that matches the model's own chat template.
+
+    Returns:
+        The template, and the template library's warnings (files that did not load).
+    """
+    library = load_library(paths.config_dir / "templates")
+    warnings = list(library.warnings)
+    name = story_settings.template or "auto"
+    if name != "auto":
+        return library.get_instruct(name), warnings
+    if info.chat_template:
+        found = detect_preset(info.chat_template, library.instruct.values())
+        if found is not None:
+            return found, warnings
+    return NONE_TEMPLATE, warnings

@@ -40,7 +40,6 @@ from storyteller.tui.messages import (
     SettingsSaved,
     StartupImportsFinished,
     StoryChosen,
-    StoryTemplateChanged,
     WorldSaved,
 )
 from storyteller.tui.screens.loading import LoadingScreen
@@ -439,9 +438,6 @@ class StorytellerApp(EditorOpener, App[int]):
         """Open the engine again with the saved settings (the story reopens where it was)."""
         self.notify("Reloading the engine…", markup=False)
         self.reload_engine()
-
-    def on_story_template_changed(self, message: StoryTemplateChanged) -> None:
-        self.open_story(message.name)
 
     # -- screens -----------------------------------------------------------------------------
 

@@ -32,7 +32,6 @@ __all__ = [
     "SettingsSaved",
     "StartupImportsFinished",
     "StoryChosen",
-    "StoryTemplateChanged",
     "StreamFlushed",
     "WorldSaved",
     "WorldEditChosen",
@@ -266,8 +265,3 @@ class SettingsSaved(Message):
     reload: bool = False
 
 
-@dataclass
-class StoryTemplateChanged(Message):
-    """The open story's template changed: the story is reopened (its prompt builder is made on open)."""
-
-    name: str

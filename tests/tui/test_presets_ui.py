@@ -129,12 +129,11 @@ async def test_settings_picks_the_story_preset_and_template() -> None:
         assert first.story.settings.sampler_preset == "Precise"
         template.value = "chatml"
         await pilot.pause()
-        assert first.story.settings.template == "chatml" and screen.reopen_story
-        # Leaving reopens the story, whose prompt now uses the template.
+        assert first.story.settings.template == "chatml"
+        # The same story, no reopening: the next reply is built with the template.
         await pilot.press("escape")
         await settle(pilot)
-        assert isinstance(app.screen, StoryScreen) and app.session is not first
-        assert app.session.story.settings.template == "chatml"
+        assert isinstance(app.screen, StoryScreen) and app.session is first
         await pilot.press(*"look", "enter")
         await settle(pilot)
         assert app.session.last_prompt.template == "chatml"
@@ -142,10 +141,19 @@ async def test_settings_picks_the_story_preset_and_template() -> None:
         await pilot.press("f9")
         await pilot.pause()
         assert app.screen.query_one("#story-preset", Select).value == "Precise"
+        assert app.screen.query_one("#story-template", Select).value == "chatml"
         template = app.screen.query_one("#story-template", Select)
         template.value = "auto"
         await pilot.pause()
-        assert app.session.story.settings.template is None
+        assert app.session.story.settings.template is None and app.session is first
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press(*"again", "enter")
+        await settle(pilot)
+        assert app.session.last_prompt.template == "none"  # auto: the scripted engine has no chat template
+        assert "<|im_start|>" not in app.backend.requests[-1].prompt
+        await pilot.press("f9")
+        await pilot.pause()
         # The presets button asks the app (a message), which opens the presets on the open story.
         settings_screen = app.screen
         settings_screen.query_one("#presets", Button).press()

@@ -4,7 +4,7 @@ sampler preset and template, theme.
 Saved into ``config.toml`` (atomically, other keys kept); the theme goes to the app's own
 preferences. Engine changes take effect when the engine is reloaded (a button here). The
 story's preset and template are story settings: they are saved with the story as soon as they
-are picked; a new template reopens the story when this screen is left.
+are picked and the next reply uses them (through ``Session.apply_sampling`` / ``Session.use_template``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
 from storyteller.session import Session
 from storyteller.tui._prefs import save_prefs, update_config
-from storyteller.tui.messages import PresetsRequested, SettingsSaved, StoryTemplateChanged
+from storyteller.tui.messages import PresetsRequested, SettingsSaved
 
 __all__ = ["SAMPLER_FIELDS", "SettingsScreen", "settings_from_form"]
 
@@ -123,8 +123,6 @@ class SettingsScreen(Screen):
         self.session = session
         """The open story's session, if any (its preset and template are set here)."""
         self.last_test: str | None = None
-        self.reopen_story = False
-        """Set when the story's template changed: the story is reopened on leaving."""
         self._saved_form: dict[str, Any] | None = None
         """The form as last saved (or opened): Esc asks before leaving other values unsaved."""
 
@@ -243,22 +241,21 @@ class SettingsScreen(Screen):
             if "sampler_preset" in changes:
                 session.apply_sampling(preset=changes["sampler_preset"])
             else:
-                session.story.set_settings(**changes)
+                used = session.use_template(changes["template"])
         except StorytellerError as exc:
             self.notify(f"Not changed: {exc}", severity="error", markup=False)
             return
         if "template" in changes:
-            self.reopen_story = True
-            self.notify(f"Template {changes['template'] or 'auto'}: the story reopens with it when you leave "
-                        "Settings.", markup=False)
+            chosen = changes["template"] or "auto"
+            self.notify(f"The story uses the template {used!r} from the next reply"
+                        + (" (auto: the model's own)." if chosen == "auto" else "."), markup=False)
         else:
             preset = changes["sampler_preset"]
             self.notify(f"The story uses the preset {preset!r} from the next reply." if preset else
                         "The story uses no preset now.", markup=False)
 
     def action_back(self) -> None:
-        """Leave (asking first when the form has unsaved values); reopen the story when its template
-        changed (the prompt builder is made on open)."""
+        """Leave (asking first when the form has unsaved values)."""
         if self._saved_form is not None and self.form_values() != self._saved_form:
             from storyteller.tui.screens.dialogs import Confirm
 
@@ -272,9 +269,6 @@ class SettingsScreen(Screen):
 
     def _leave(self) -> None:
         self.app.pop_screen()
-        session = self.session
-        if self.reopen_story and session is not None:
-            self.post_message(StoryTemplateChanged(session.story.name))
 
     def on_screen_resume(self) -> None:
         # Back from the presets screen: the list of presets or the story's choice may have changed.

@@ -27,6 +27,7 @@ BENCHES = {
     "narrator": "bench.narrator_bench",
     "repetition": "bench.repetition_bench",
     "recall": "bench.recall_bench",
+    "group": "bench.group_bench",
     "build": "bench.build_bench",  # needs a native wheel built beforehand (see its docstring)
 }
 

@@ -151,3 +151,18 @@ def test_lite_loads_the_group_export_and_its_resave_comes_back(trio: str) -> Non
         path.append((node.author, node.text))
         node = by_id.get(node.parent)
     assert path[::-1] == [(a, t) for a, _k, t in _path(trio)]
+
+
+def test_a_muted_member_is_in_lites_list_and_stays_muted_on_the_way_back() -> None:
+    from storyteller.story.model import GroupMember, GroupSettings, StorySettings
+
+    group = GroupSettings(name="Duo", members=[GroupMember(card="a.json", name="Ann"),
+                                               GroupMember(card="b.json", name="Bo", muted=True)], order="list")
+    with StoryStore().create("duo", StorySettings(cards=["a.json", "b.json"], group=group)) as story:
+        first = story.add_node("Hi.", author="Ann", kind="greeting", parent=None)
+        story.add_node("Hello.", author="user", kind="say", parent=first.id)
+        text = export_story(story, None, "kobold")
+    save = json.loads(text)
+    assert save["savedsettings"]["chatopponent"] == "Ann||$||Bo"
+    back = import_kobold(text).settings.group
+    assert back == group

@@ -18,6 +18,10 @@ caller resolves (this package never loads cards or lorebooks): the card goes int
 Lite's own card import writes it, the worlds into ``worldinfo``. One key is ours,
 ``"storyteller"``: the card text added to memory, the author's note's exact depth and who wrote
 each chunk (author and kind), so that import gives back the story as it was; Lite ignores it.
+
+Group stories are Lite's multi-character chats: ``chatopponent`` holds the members' names joined by
+``||$||`` (and our key the group's settings); a Lite save with several names there imports as a
+group whose members' cards are named after the characters (the caller looks them up).
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ from storyteller.story.st_group import (
 )
 from storyteller.story.store import Story
 
-__all__ = ["export_group_folder", "find_group_chat", "import_group_files", "is_group_file", "link_group_cards",
-           "resolve_members"]
+__all__ = ["export_group_folder", "find_group_chat", "import_group_chat", "import_group_files", "is_group_file",
+           "link_group_cards", "resolve_members"]
 
 
 def is_group_file(path: Path) -> bool:
@@ -172,6 +172,63 @@ def link_group_cards(story: Story, paths: Paths, cards: list[str] = ()) -> list[
     if [m.card for m in members] != [m.card for m in group.members]:
         story.set_settings(group=group.model_copy(update={"members": members}), cards=[m.card for m in members])
     return lines
+
+
+def import_group_chat(store: StoryStore, path: Path, paths: Paths, *, cards: list[str] = (),
+                      name: str | None = None, notes: list[str] | None = None,
+                      ) -> tuple[Story, ImportReport, list[str]] | None:
+    """A SillyTavern group chat exported on its own (a ``.jsonl`` with no header line and two or
+    more characters) as a group story, its members' cards found as for a group definition
+    (by ``original_avatar``, else by name); natural order, joined cards.
+
+    Returns:
+        ``None`` when the file is not such a chat, or a member's card cannot be found (the caller
+        then imports it as a plain chat; why goes into ``notes``).
+    """
+    from storyteller.story.sillytavern import import_sillytavern
+
+    path = Path(path)
+    if path.suffix.lower() != ".jsonl":
+        return None
+    data = read_limited(path, MAX_IMPORT_BYTES, "chat")
+    try:
+        plain = import_sillytavern(data, title=path.stem)
+    except FormatError:
+        return None
+    if not (plain.settings.imported.get("sillytavern") or {}).get("group"):
+        return None
+    avatars: list[str] = []
+    for node in plain.nodes:
+        if node.is_user or node.kind == "system":
+            continue
+        message = (node.extra.get("st") or {}).get("message") or {}
+        avatar = message.get("original_avatar")
+        avatar = avatar if safe_file_name(avatar) else f"{node.author}.png"
+        if safe_file_name(avatar) and avatar not in avatars:
+            avatars.append(avatar)
+    if len(avatars) < 2:
+        return None
+    definition = {"name": "Group: " + ", ".join(Path(a).stem for a in avatars), "members": avatars,
+                  "generation_mode": 1}
+    if safe_file_name(path.stem):
+        definition["chat_id"] = path.stem
+    try:
+        members, lines = resolve_members(definition, [path.parent], paths, list(cards))
+    except FormatError as exc:
+        if notes is not None:
+            notes.append(f"a group chat of {len(avatars)} characters, read as a plain chat: {exc}")
+        return None
+    imported = import_st_group(definition, data, members, title=path.stem)
+    lines.append(f"a group chat of {', '.join(m.name for m in members)} (no group file: natural order, joined "
+                 "cards; import SillyTavern's groups/<id>.json instead to keep its settings)")
+    story = store.create(name or store.unique_name(_safe_title(imported.title)), imported.settings,
+                         origin={"imported_from": path.name, "format": imported.report.source_format})
+    try:
+        story.add_nodes(imported.nodes, select=imported.current)
+    except BaseException:
+        story.close()
+        raise
+    return story, imported.report, lines
 
 
 def find_group_chat(definition_path: Path, definition: dict) -> Path | None:

@@ -342,3 +342,24 @@ def test_a_lite_name_that_is_a_path_reaches_no_file(tmp_path: Path, shared_fixtu
     assert done.returncode == 0, done.stderr
     assert f"no card for '{card}'" in done.stdout
     assert not get_paths().characters_dir.is_dir() or not list(get_paths().characters_dir.iterdir())
+
+
+def test_a_group_chat_on_its_own_imports_as_a_group_when_its_cards_are_at_hand(st_data: Path) -> None:
+    """SillyTavern's "Export chat" in a group gives only the .jsonl; its members come from the
+    messages' ``original_avatar``, their cards from SillyTavern's folder beside it."""
+    chat = st_data / "group chats" / f"{CHAT_ID}.jsonl"
+    done = _cli("story", "import", str(chat), "--name", "alone")
+    assert done.returncode == 0, done.stderr
+    assert "a group chat of Seraphina, Aqua, Default-chan (no group file" in done.stdout
+    with StoryStore().open("alone", read_only=True) as story:
+        group = story.settings.group
+        assert [m.name for m in group.members] == NAMES and (group.order, group.cards) == ("natural", "join")
+        assert [(a, k) for a, k, *_ in _messages(story)][:5] == [
+            ("Seraphina", "greeting"), ("Aqua", "greeting"), ("Default-chan", "greeting"), ("user", "say"),
+            ("Aqua", "generation")]
+    shutil.rmtree(st_data / "characters")
+    plain = _cli("story", "import", str(chat), "--name", "plain")
+    assert plain.returncode == 0, plain.stderr
+    assert "a group chat of 3 characters, read as a plain chat: the group's member card" in plain.stdout
+    with StoryStore().open("plain", read_only=True) as story:
+        assert story.settings.group is None

@@ -97,10 +97,12 @@ def import_path(raw: str, paths: Paths) -> ImportResult:
         from storyteller.story import StoryStore, import_story
 
         from storyteller.content import link_chat_card
-        from storyteller.group_files import import_group_files, is_group_file, link_group_cards
+        from storyteller.group_files import import_group_chat, import_group_files, is_group_file, link_group_cards
 
-        if is_group_file(path):
-            story, report, lines = import_group_files(StoryStore(paths.stories_dir), path, paths)
+        group = (import_group_files(StoryStore(paths.stories_dir), path, paths) if is_group_file(path)
+                 else import_group_chat(StoryStore(paths.stories_dir), path, paths))
+        if group is not None:
+            story, report, lines = group
             story.close()
             return ImportResult("story", story.name, story.folder, report.source_format, lines + report.lines())
         story, report = import_story(StoryStore(paths.stories_dir), path)

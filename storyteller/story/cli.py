@@ -134,14 +134,19 @@ def _export_group(story: Any, folder: Path) -> int:
 
 
 def _cmd_import(args: Any) -> int:
-    from storyteller.group_files import import_group_files, is_group_file
+    from storyteller.group_files import import_group_chat, import_group_files, is_group_file
     from storyteller.paths import get_paths
 
     cards = args.card or []
+    group, notes = None, []
     if is_group_file(Path(args.path)):
-        story, report, lines = import_group_files(StoryStore(), Path(args.path), get_paths(),
-                                                  chat=Path(args.chat) if args.chat else None, cards=cards,
-                                                  name=args.name)
+        group = import_group_files(StoryStore(), Path(args.path), get_paths(),
+                                   chat=Path(args.chat) if args.chat else None, cards=cards, name=args.name)
+    elif not args.chat:  # a group chat exported on its own, whose members' cards are at hand
+        group = import_group_chat(StoryStore(), Path(args.path), get_paths(), cards=cards, name=args.name,
+                                  notes=notes)
+    if group is not None:
+        story, report, lines = group
         try:
             print(f"imported {Path(args.path).name} ({report.source_format}): {len(story.nodes)} nodes")
             for line in lines + report.lines():
@@ -166,7 +171,7 @@ def _cmd_import(args: Any) -> int:
             linked = link_chat_card(story, get_paths(), Path(args.path).name, cards[0] if cards else None)
             if len(cards) > 1:
                 linked.append(f"a single chat has one character: only the first --card ({cards[0]}) was used")
-        for line in report.lines() + linked:
+        for line in report.lines() + notes + linked:
             print(_plain(line))
         for line in _import_memory(story):
             print(_plain(line))

@@ -8,11 +8,13 @@ import shutil
 import threading
 from pathlib import Path
 
+from textual.widgets import Static
+
 from storyteller.content import BUNDLED_CHARACTERS
 from storyteller.paths import get_paths
 from storyteller.session import editing
 from storyteller.session.library import Library
-from storyteller.tui.messages import CardEditChosen
+from storyteller.tui.messages import CardEditChosen, WorldEditChosen
 from storyteller.tui.screens.character import CharacterScreen
 from storyteller.tui.screens.dialogs import Report
 from storyteller.tui.screens.library import LibraryScreen, NewStoryDialog
@@ -90,6 +92,15 @@ async def test_a_card_that_breaks_after_listing_is_reported_not_raised() -> None
         await pilot.press("ctrl+s")  # nothing to save: the broken file is left as it was
         await pilot.pause()
         assert target.read_text(encoding="utf-8") == "{ not a card"
+        # A world that is not there: the editor opens and says which one and why.
+        await pilot.press("escape")
+        await pilot.pause()
+        library.post_message(WorldEditChosen(["atlantis"]))
+        await settle(pilot)
+        editor = app.screen
+        assert isinstance(editor, WorldInfoScreen) and editor.book is None
+        shown = " ".join(str(w.render()) for w in editor.query(Static))
+        assert "No world to edit" in shown and "atlantis" in shown
         await pilot.press("ctrl+q")
 
 

@@ -110,6 +110,7 @@ class Inputs:
     continue_last: bool = False
     fields: dict[str, str] = field(default_factory=dict)
     speaker: str = ""
+    members: Sequence[str] = ()
 
     @property
     def char(self) -> str:
@@ -312,7 +313,7 @@ def _example_turns(inp: Inputs, block: str) -> list[tuple[str, str]]:
     for line in block.split("\n"):
         if line.startswith(f"{inp.user}:"):
             turns.append(("user", line))
-        elif line.startswith(f"{inp.char}:") or not turns:
+        elif line.startswith(f"{inp.char}:") or not turns or any(line.startswith(f"{m}:") for m in inp.members):
             turns.append(("assistant", line))
         else:
             role, text = turns[-1]

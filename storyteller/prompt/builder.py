@@ -85,6 +85,7 @@ class PromptOptions:
         continue_last: Chat: extend the last assistant message instead of starting a new one.
         speaker: Who the reply header names when it is not ``{{char}}`` (a group member, while
             ``{{char}}`` in the head stands for the whole group); empty: the character.
+        members: A group's member names: example lines starting ``Name:`` are theirs (assistant turns).
     """
 
     mode: Mode = "chat"
@@ -106,6 +107,7 @@ class PromptOptions:
     story_id: str = ""
     continue_last: bool = False
     speaker: str = ""
+    members: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -345,6 +347,7 @@ class PromptBuilder:
             character=character, persona=persona, memory=memory, history=history,
             world_info=[], authors_note=active_note, macros=macros, system_prompt=fields["system"],
             post_history=post, continue_last=opts.continue_last, fields=fields, speaker=opts.speaker,
+            members=opts.members,
         )
         return _State(inputs, wanted)
 

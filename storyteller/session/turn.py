@@ -272,7 +272,8 @@ async def build_turn(parts: SessionParts, story_name: str, st: StorySettings, me
     note = st.authors_note
     options = dataclasses.replace(parts.builder.options, mode=st.mode, reply_tokens=sampling.max_tokens,
                                   continue_last=continuing, story_id=story_name,
-                                  extra_stops=(*stops, *sampling.stop), speaker=name if group is not None else "")
+                                  extra_stops=(*stops, *sampling.stop), speaker=name if group is not None else "",
+                                  members=tuple(m.name for m in group.members) if group is not None else ())
     prompt = await parts.builder.build(
         history, character=character, persona=persona, memory=st.memory, world_info=inserts,
         authors_note=AuthorsNote(text=note.text, depth=note.depth, interval=note.interval, role=note.role),

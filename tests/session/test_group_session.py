@@ -228,3 +228,20 @@ async def test_join_prefix_and_suffix_wrap_each_members_fields() -> None:
         assert text.count("[end]") >= 3
     finally:
         await session.close()
+
+
+async def test_join_examples_on_an_instruct_template_give_each_member_their_own_turns() -> None:
+    session = await _group(ScriptedBackend(), name="templated")
+    try:
+        session.story.set_settings(template="chatml")
+        from storyteller.session.opening import make_parts
+
+        session.parts = make_parts(session.story.name, session.story.settings, settings=session.parts.settings,
+                                   paths=session.parts.paths, backend=session.backend)
+        prompt = await session.next_prompt()
+        examples = "".join(s.text for s in prompt.segments if s.kind == "examples")
+        for name in ("Halden Voss", "Wren Calloway"):
+            assert f"<|im_start|>assistant\n{name}:" in examples
+        assert "<|im_start|>user\nUser:" in examples
+    finally:
+        await session.close()

@@ -245,3 +245,23 @@ async def test_join_examples_on_an_instruct_template_give_each_member_their_own_
         assert "<|im_start|>user\nUser:" in examples
     finally:
         await session.close()
+
+
+async def test_update_group_adds_a_member_and_saves_the_story_cards() -> None:
+    from storyteller.story.model import GroupMember
+
+    session = await _group(ScriptedBackend(["Welcome."]), name="grown", order="manual")
+    try:
+        members = [*session.group.members, GroupMember(card="narrator_of_hollowmere", name="Narrator of Hollowmere")]
+        session.update_group(members=members, scenario="A storm closes the harbour.")
+        assert session.members == [*NAMES, "Narrator of Hollowmere"]
+        assert session.story.settings.cards[-1] == "narrator_of_hollowmere"
+        assert session.parts.members["Narrator of Hollowmere"].name == "Narrator of Hollowmere"
+        node = await session.reply_as("narrator of hollowmere")
+        assert node.author == "Narrator of Hollowmere"
+        assert "A storm closes the harbour." in session.last_prompt.text
+        with pytest.raises(Exception, match="order"):
+            session.update_group(order="shouting")
+        assert session.group.order == "manual", "a refused change leaves the group as it was"
+    finally:
+        await session.close()

@@ -203,11 +203,13 @@ async def run_plain(session: Session, stdin: TextIO | None = None, out: TextIO |
 async def _handle(session: Session, line: str, default_kind: str, printer: _Printer, out: TextIO) -> bool:
     if not line.startswith("/"):
         await _reply(session.submit(line, default_kind), session, out)
+        _nobody_answered(session, out)
         return True
     command, _, arg = line[1:].partition(" ")
     command = command.lower()
     if command in PLAYER_KINDS:
         await _reply(session.submit(arg, command), session, out)
+        _nobody_answered(session, out)
     elif command == "continue":
         await _reply(session.continue_(), session, out)
     elif command in ("retry", "regenerate"):
@@ -309,6 +311,18 @@ async def _group_command(session: Session, command: str, arg: str, out: TextIO) 
             out.write(f"[order: {arg.lower()}]\n")
     else:
         out.write(_members(session) + "\n")
+
+
+def _nobody_answered(session: Session, out: TextIO) -> None:
+    """In a group, say why no member answered the player's line, and what to do."""
+    group = session.group
+    path = session.path()
+    if group is None or not path or not path[-1].is_player:
+        return
+    if group.order == "manual":
+        out.write("[manual order: pick who answers with /as NAME]\n")
+    elif all(m.muted for m in group.members):
+        out.write("[every member is muted: /unmute NAME, or /as NAME for one reply]\n")
 
 
 def _members(session: Session) -> str:

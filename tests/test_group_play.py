@@ -126,3 +126,18 @@ async def test_prompt_json_is_what_the_next_group_turn_sends(monkeypatch) -> Non
     data = json.loads(shown)
     assert data["text"] == backend.requests[0].prompt
     assert all(name in data["text"] for name in NAMES)
+
+
+def test_manual_order_waits_for_as_in_the_line_mode() -> None:
+    done = _cli("play", "--plain", *CARDS, "--order", "manual", "--story", "quiet",
+                stdin="Hello?\n/as wren calloway\n/swipe 1\n/swipe -1\n/mute Halden Voss\n/mute Wren Calloway\n"
+                      "/mute Ink & Margin\n/order natural\nStill nobody?\n/show\n",
+                STORYTELLER_ENGINE__KIND="fake")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "[manual order: pick who answers with /as NAME]" in out
+    assert "\nWren Calloway: The fog parts." in out  # the fake engine's reply, named
+    assert "[every member is muted: /unmute NAME, or /as NAME for one reply]" in out
+    # /swipe past the last reply writes another, as Wren; /swipe -1 goes back to the first
+    assert out.count("\nWren Calloway: The fog parts.") >= 2 and "[1/2] Wren Calloway: The fog parts." in out
+    assert "> Hello?\n\nWren Calloway: " in out  # /show names each reply's member

@@ -6,13 +6,14 @@
   for play (submit, retry, continue, swipe, edit, undo; :meth:`Session.aside` for recaps and
   summaries that write nothing to the story), and the changes to what a story is played with
   (:meth:`Session.use_card`, :meth:`Session.attach_world`, :meth:`Session.reload_lore`,
-  :meth:`Session.apply_sampling`).
+  :meth:`Session.apply_sampling`, :meth:`Session.use_template`).
 - :mod:`~storyteller.session.opening`: :func:`open_session`, which builds a Session (imports
   point that way only).
 - :mod:`~storyteller.session.group` and :mod:`~storyteller.session.group_play`: group chats (who
   answers, the cards a group prompt holds; :meth:`Session.reply_as`, :meth:`Session.set_muted`).
 - :mod:`~storyteller.session.library`: :class:`Library`, the cards, worlds and stories the UI
-  lists, starts and branches.
+  lists, starts and branches; :mod:`~storyteller.session.editing`: reading, saving and exporting
+  the cards and worlds the UI's editors change (bundled files are saved as the user's copy).
 
 The story model's rules the UI needs (input kinds per mode) are re-exported here, so the UI
 talks to this layer only.

@@ -265,6 +265,7 @@ def summarise(key: str, head: dict[str, Any], rows: list[dict[str, Any]]) -> dic
         "speaker_changes": sum(r["speaker_changed"] for r in rows),
         "overflow_replies": len(over), "first_overflow_turn": over[0]["turn"] if over else None,
         "evaluated_over_new": _round(statistics.fmean(ratios)) if ratios else None,
+        "evaluated_over_new_median": _round(statistics.median(ratios)) if ratios else None,
         "evaluated_over_new_total": total(over),
         "evaluated_over_new_speaker_changed": total(changed),
         "evaluated_over_new_same_speaker": total(same),
@@ -282,6 +283,7 @@ def summarise(key: str, head: dict[str, Any], rows: list[dict[str, Any]]) -> dic
         "other_turn_rate": _round(sum(bool(r["shown_other"]) for r in rows) / len(rows)) if rows else None,
         "raw_other_turn_rate": _round(sum(bool(r["raw_other"]) for r in rows) / len(rows)) if rows else None,
         "empty_replies": sum(not r["shown"] for r in rows),
+        "full_reads": sum(1 for r in rows[1:] if r["evaluated"] and r["evaluated"] >= 0.9 * r["prompt_tokens"]),
         "loadavg": [head.get("loadavg_start"), rows[-1]["loadavg"] if rows else None],
         "seconds": rows[-1]["seconds"] if rows else None,
         "targets": {"evaluated_over_new": TARGET_EVALUATED, "other_turn_rate": TARGET_OTHER_TURN},
@@ -332,6 +334,7 @@ def _markdown(results: dict[str, dict[str, Any]]) -> str:
         header, "|---|" + "---|" * len(modes) + "---|",
         row("evaluated / new tokens (overflowing replies)", "evaluated_over_new",
             target=f"join <= {TARGET_EVALUATED} {'(met)' if ok_eval else '(missed)'}"),
+        row("same, median", "evaluated_over_new_median"),
         row("same, totals over those replies", "evaluated_over_new_total"),
         row("same, replies after a change of speaker", "evaluated_over_new_speaker_changed"),
         row("same, totals, less the policy's re-evaluation after edits", "evaluated_over_new_without_recompute"),
@@ -347,6 +350,7 @@ def _markdown(results: dict[str, dict[str, Any]]) -> str:
         row("replies that write another's turn (shown)", "other_turn_rate", _pct,
             f"< {TARGET_OTHER_TURN:.0%} {'(met)' if ok_other else '(missed)'}"),
         row("the model tried (before stops and filters)", "raw_other_turn_rate", _pct),
+        row("replies that read the whole prompt again (after the first)", "full_reads"),
         row("empty replies", "empty_replies"),
     ]
     load = "; ".join(f"{m}: {results[m]['loadavg'][0]} at the start, {results[m]['loadavg'][1]} at the end"
@@ -367,7 +371,27 @@ of the reply the player is shown starts with another member's name marker (`Wren
 {', '.join(f"`bench/results/group-{m}.json`" for m in modes)}.
 
 {chr(10).join(lines)}
+
+{_findings(results)}
 """
+
+
+def _findings(results: dict[str, dict[str, Any]]) -> str:
+    """What the figures say, in sentences made from them."""
+    out = []
+    for key, r in results.items():
+        if r["evaluated_over_new"] is None:
+            continue
+        text = (f"`{r['mode']}` with `{r['cache_reuse']}`: evaluated / new {_fmt(r['evaluated_over_new'])} "
+                f"(median {_fmt(r['evaluated_over_new_median'])}) "
+                f"({_fmt(r['mean_evaluated_tokens'])} tokens evaluated for {_fmt(r['mean_new_tokens'])} new per reply)")
+        if r["cache_reuse"] == "balanced":
+            text += (f"; the policy evaluated {r['recomputed_tokens']} tokens again right after edits, and without them "
+                     f"the ratio would be {_fmt(r['evaluated_over_new_without_recompute'])}")
+        if r["full_reads"]:
+            text += f"; {r['full_reads']} replies read the whole prompt again"
+        out.append(text + ".")
+    return "\n".join(f"- {line}" for line in out)
 
 
 def run(turns: int = 100, modes: tuple[str, ...] = MODES, verbose: bool = False, from_progress: bool = False,

@@ -62,7 +62,9 @@ def test_figures_from_the_progress_file(tmp_path, monkeypatch) -> None:
     result = group_bench.summarise("join", head, read)
     assert result["turns"] == 3 and result["replies"] == 4 and result["overflow_replies"] == 3
     assert result["evaluated_over_new"] == round((56 / 40 + 1 + 1.1) / 3, 4)
+    assert result["evaluated_over_new_median"] == 1.1
     assert result["evaluated_over_new_total"] == round(216 / 190, 4)
+    assert result["full_reads"] == 0, "the first reply reads the whole prompt; it does not count"
     assert result["evaluated_over_new_speaker_changed"] == round(106 / 90, 4)
     assert result["recomputed_tokens"] == 16
     assert result["evaluated_over_new_without_recompute"] == round(200 / 190, 4)

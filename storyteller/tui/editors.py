@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from textual import work
+from textual.worker import get_current_worker
 
 from storyteller.errors import StorytellerError
 from storyteller.paths import Paths
@@ -35,13 +36,15 @@ class EditorOpener:
             card, error = None, str(exc)
         except OSError as exc:
             card, error = None, f"cannot read {path}: {exc.strerror or exc}"
-        self.post_message(CardRead(Path(path), card, error))  # type: ignore[attr-defined]
+        if not get_current_worker().is_cancelled:  # another editor was asked for meanwhile
+            self.post_message(CardRead(Path(path), card, error))  # type: ignore[attr-defined]
 
     @work(thread=True, exclusive=True, group="edit", exit_on_error=False, name="read worlds")
     def edit_worlds(self, refs: Sequence[str]) -> None:
         """Read the worlds (names or paths) in a thread, then open the world-info editor on them."""
         books, errors = editing.read_worlds(list(refs), self.paths)
-        self.post_message(WorldsRead(list(books), errors))  # type: ignore[attr-defined]
+        if not get_current_worker().is_cancelled:  # another editor was asked for meanwhile
+            self.post_message(WorldsRead(list(books), errors))  # type: ignore[attr-defined]
 
     def on_card_edit_chosen(self, message: CardEditChosen) -> None:
         self.edit_card(Path(message.path))

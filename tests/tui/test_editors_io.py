@@ -123,3 +123,25 @@ def test_editing_service_saves_bundled_content_as_the_users_copy_and_rejects_bad
     editing.set_card_book(card, book)
     assert card.character_book.entries[-1].keys == ["ledger", "books"]
     assert card.character_book.entries[-1].insertion_order == 7
+
+
+async def test_only_the_last_editor_asked_for_opens(monkeypatch) -> None:
+    # F7 then F8 before the card is read: the card's worker is cancelled and opens nothing.
+    gate = threading.Event()
+    original = editing.read_card
+
+    def slow_read(path):
+        gate.wait(10)
+        return original(path)
+
+    monkeypatch.setattr(editing, "read_card", slow_read)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_story(pilot)
+        await pilot.press("f7")
+        await pilot.press("f8")
+        gate.set()
+        await settle(pilot)
+        assert isinstance(app.screen, WorldInfoScreen)
+        assert not any(isinstance(screen, CharacterScreen) for screen in app.screen_stack)
+        await pilot.press("ctrl+q")

@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester
+from textual.worker import get_current_worker
 from textual.widgets import (
     Button,
     DataTable,
@@ -325,11 +326,13 @@ class LibraryScreen(Screen):
         """Read the card and what a new story with it offers, in a thread (answers with NewStoryOffered)."""
         title = f"{path.name} cannot be used"
         try:
-            self.post_message(NewStoryOffered(Library(self.paths).new_story_offer(path, name), title, None))
+            message = NewStoryOffered(Library(self.paths).new_story_offer(path, name), title, None)
         except StorytellerError as exc:
-            self.post_message(NewStoryOffered(None, title, str(exc)))
+            message = NewStoryOffered(None, title, str(exc))
         except OSError as exc:
-            self.post_message(NewStoryOffered(None, title, f"cannot read the card: {exc.strerror or exc}"))
+            message = NewStoryOffered(None, title, f"cannot read the card: {exc.strerror or exc}")
+        if not get_current_worker().is_cancelled:  # another card was picked meanwhile
+            self.post_message(message)
 
     def on_new_story_offered(self, message: NewStoryOffered) -> None:
         offer = message.offer

@@ -113,14 +113,15 @@ class Log:
         from storyteller.engines.base import Finished, TextChunk
 
         parts: list[str] = []
-        stats = None
+        stats, stop = None, None
         async for chunk in self.inner.stream(request):
             if isinstance(chunk, TextChunk):
                 parts.append(chunk.text)
             elif isinstance(chunk, Finished):
-                stats = chunk.stats
+                stats, stop = chunk.stats, chunk.stop_string
             yield chunk
-        self.events.append(("generation", {"prompt": request.prompt or "", "raw": "".join(parts), "stats": stats}))
+        self.events.append(("generation", {"prompt": request.prompt or "", "raw": "".join(parts), "stats": stats,
+                                           "stop": stop}))
 
     def listen(self, event: Any) -> None:
         from storyteller.session.events import GenerationFailed, GenerationFinished, GenerationStarted, PromptBuilt
@@ -224,6 +225,9 @@ def _record(turn: int, line: str, speaker: str, previous: str, prompt: Any, atte
         "shown": shown, "raw": [a["raw"] for a in attempts],
         "shown_other": other_turn(shown, speaker, names, user),
         "raw_other": next((who for a in attempts if (who := other_turn(a["raw"], speaker, names, user))), None),
+        "stop_strings": [a["stop"] for a in attempts],
+        "stopped_at_other": next((who for a in attempts if a["stop"]
+                                  and (who := other_turn(a["stop"].lstrip("\n"), speaker, names, user))), None),
         "cache_note": first.cache_note if first else "", "loadavg": _loadavg(),
     }
 
@@ -283,6 +287,8 @@ def summarise(key: str, head: dict[str, Any], rows: list[dict[str, Any]]) -> dic
         "other_turn_rate": _round(sum(bool(r["shown_other"]) for r in rows) / len(rows)) if rows else None,
         "raw_other_turn_rate": _round(sum(bool(r["raw_other"]) for r in rows) / len(rows)) if rows else None,
         "empty_replies": sum(not r["shown"] for r in rows),
+        "stopped_at_other_rate": _round(sum(bool(r["stopped_at_other"]) for r in rows) / len(rows))
+        if rows and all("stopped_at_other" in r for r in rows) else None,
         "full_reads": sum(1 for r in rows[1:] if r["evaluated"] and r["evaluated"] >= 0.9 * r["prompt_tokens"]),
         "loadavg": [head.get("loadavg_start"), rows[-1]["loadavg"] if rows else None],
         "seconds": rows[-1]["seconds"] if rows else None,
@@ -349,7 +355,8 @@ def _markdown(results: dict[str, dict[str, Any]]) -> str:
             for m in modes) + " | |",
         row("replies that write another's turn (shown)", "other_turn_rate", _pct,
             f"< {TARGET_OTHER_TURN:.0%} {'(met)' if ok_other else '(missed)'}"),
-        row("the model tried (before stops and filters)", "raw_other_turn_rate", _pct),
+        row("the same in what the engine streamed (before the stream filter)", "raw_other_turn_rate", _pct),
+        row("replies a stop string cut at another's marker (the model tried)", "stopped_at_other_rate", _pct),
         row("replies that read the whole prompt again (after the first)", "full_reads"),
         row("empty replies", "empty_replies"),
     ]

@@ -38,11 +38,13 @@ def test_the_script_is_fixed_and_names_members() -> None:
 
 
 def _row(turn: int, speaker: str, new: int, evaluated: int, *, overflow: bool = True, changed: bool = True,
-         shown_other: str | None = None, raw_other: str | None = None, note: str = "") -> dict:
+         shown_other: str | None = None, raw_other: str | None = None, note: str = "",
+         stopped: str | None = None) -> dict:
     return {"turn": turn, "input": "Hi.", "speaker": speaker, "speaker_changed": changed, "prompt_tokens": 1900,
             "new_tokens": new, "overflow": overflow, "evaluated": evaluated, "reused": 1800, "shifted": 0,
             "ttft": 0.5, "stable_prefix": 400, "attempts": 1, "shown": "Aye.", "raw": ["Aye."],
-            "shown_other": shown_other, "raw_other": raw_other, "cache_note": note, "loadavg": "1 1 1",
+            "shown_other": shown_other, "raw_other": raw_other, "stopped_at_other": stopped,
+            "stop_strings": [f"\n{stopped}:" if stopped else None], "cache_note": note, "loadavg": "1 1 1",
             "seconds": 10.0 * turn}
 
 
@@ -51,7 +53,7 @@ def test_figures_from_the_progress_file(tmp_path, monkeypatch) -> None:
     rows = [
         _row(1, "Wren Calloway", 1200, 1200, overflow=False, changed=False),
         _row(2, "Halden Voss", 40, 56, note="reused 1800 of 1900 prompt tokens; recomputed 16 tokens right after edits"),
-        _row(2, "Wren Calloway", 50, 50, raw_other="User"),
+        _row(2, "Wren Calloway", 50, 50, raw_other="User", stopped="Ink & Margin"),
         _row(3, "Wren Calloway", 100, 110, changed=False, shown_other="Halden Voss", raw_other="Halden Voss"),
     ]
     path = group_bench.progress_path("join")
@@ -69,6 +71,7 @@ def test_figures_from_the_progress_file(tmp_path, monkeypatch) -> None:
     assert result["recomputed_tokens"] == 16
     assert result["evaluated_over_new_without_recompute"] == round(200 / 190, 4)
     assert result["other_turn_rate"] == 0.25 and result["raw_other_turn_rate"] == 0.5
+    assert result["stopped_at_other_rate"] == 0.25
     assert result["replies_by_speaker"] == {"Wren Calloway": 3, "Halden Voss": 1}
     assert group_bench.summarise("join", head, group_bench.read_progress("join", 2)[1])["replies"] == 3
     table = group_bench._markdown({"join": result})
@@ -92,5 +95,5 @@ def test_one_real_turn_through_the_runner(tmp_path, smollm2_path) -> None:
     first = saved["per_reply"][0]
     assert first["new_tokens"] == first["prompt_tokens"] > 500, "the first reply reads the whole prompt"
     assert first["evaluated"] >= first["prompt_tokens"] - 1
-    assert first["speaker"] in NAMES and first["shown"]
+    assert first["speaker"] in NAMES and first["shown"] and "stopped_at_other" in first
     assert "## group" in (tmp_path / "out" / "benchmarks.md").read_text()

@@ -28,16 +28,16 @@ __all__ = ["CARD_MODE_LABELS", "ORDER_LABELS", "GroupChoice", "NewGroupDialog", 
            "member_card_saved"]
 
 ORDER_LABELS = {
-    "natural": "natural: a member named in the last message answers, else by talkativeness",
-    "list": "list: one member per turn, in list order",
-    "everyone": "everyone: every unmuted member answers, in list order",
+    "natural": "natural: who is named answers, else the talkative",
+    "list": "list: one member per turn, in turn",
+    "everyone": "everyone: every unmuted member answers",
     "manual": "manual: nobody answers until you pick (ctrl+g)",
 }
 """The speaker orders, as the dialogs explain them."""
 
 CARD_MODE_LABELS = {
-    "join": "join: every unmuted member's card in the prompt (the prompt's head stays cached)",
-    "join_muted": "join, muted members too",
+    "join": "join: every unmuted member's card (cached)",
+    "join_muted": "join, muted members' cards too",
     "swap": "swap: only the speaker's card",
 }
 """The card modes, as the dialogs explain them."""
@@ -226,11 +226,15 @@ class NewGroupDialog(ModalScreen[GroupChoice | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "start", "Start")]
     DEFAULT_CSS = """
     NewGroupDialog { align: center middle; }
-    NewGroupDialog > Vertical { width: 90%; max-width: 100; height: auto; max-height: 95%;
+    NewGroupDialog > Vertical { width: 90%; max-width: 100; height: auto; max-height: 100%;
                                 border: thick $primary; background: $surface; padding: 0 1; overflow-y: auto; }
     NewGroupDialog SelectionList { height: auto; max-height: 10; }
-    NewGroupDialog Input, NewGroupDialog Select { margin: 0; }
-    NewGroupDialog .dialog-buttons { height: auto; align-horizontal: right; }
+    NewGroupDialog .field { height: 1; margin-top: 1; }
+    NewGroupDialog .field Label { width: 13; }
+    NewGroupDialog #group-help { width: 1fr; }
+    NewGroupDialog .field Input, NewGroupDialog .field Select { width: 1fr; }
+    NewGroupDialog .dialog-buttons { height: 1; margin-top: 1; align-horizontal: right; }
+    NewGroupDialog .dialog-buttons Button { margin-left: 2; }
     """
 
     def __init__(self, cards: Sequence[tuple[str, Path]], story: str, ticked: Sequence[str] = ()) -> None:
@@ -241,22 +245,37 @@ class NewGroupDialog(ModalScreen[GroupChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("New group chat: tick two or more characters (Space), in the order they speak")
+            yield Label("New group chat: Space ticks two or more characters, in the order they speak; "
+                        "ctrl+s starts", id="group-help")
             yield SelectionList[str](*((Text(f"{name}  ({path.name})"), str(path), str(path) in self._ticked)
                                        for name, path in self._cards), id="group-cards")
-            yield Input(self._story, id="group-story", placeholder="story name")
-            yield Input("", id="group-name", placeholder="group name (blank: Group: A, B, C)")
-            yield Input("", id="group-scenario", placeholder="scenario for the whole group (optional)")
-            yield Select([(label, key) for key, label in ORDER_LABELS.items()], value="natural", allow_blank=False,
-                         id="group-order")
-            yield Select([(label, key) for key, label in CARD_MODE_LABELS.items()], value="join", allow_blank=False,
-                         id="group-mode")
+            with Horizontal(classes="field"):
+                yield Label("Story")
+                yield Input(self._story, id="group-story", placeholder="story name", compact=True)
+            with Horizontal(classes="field"):
+                yield Label("Group name")
+                yield Input("", id="group-name", placeholder="blank: Group: A, B, C", compact=True)
+            with Horizontal(classes="field"):
+                yield Label("Scenario")
+                yield Input("", id="group-scenario", placeholder="optional: replaces the cards' scenarios",
+                            compact=True)
+            with Horizontal(classes="field"):
+                yield Label("Who answers")
+                yield Select([(label, key) for key, label in ORDER_LABELS.items()], value="natural",
+                             allow_blank=False, id="group-order", compact=True)
+            with Horizontal(classes="field"):
+                yield Label("Cards")
+                yield Select([(label, key) for key, label in CARD_MODE_LABELS.items()], value="join",
+                             allow_blank=False, id="group-mode", compact=True)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Start", id="start", variant="primary")
-                yield Button("Cancel", id="cancel")
+                yield Button("Start", id="start", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#group-cards", SelectionList).focus()
+        cards = self.query_one("#group-cards", SelectionList)
+        if cards.option_count:
+            cards.highlighted = 0
+        cards.focus()
 
     def choice(self) -> GroupChoice | str:
         """The dialog's values, or what is missing."""

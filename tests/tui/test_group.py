@@ -5,15 +5,18 @@ turn on the real SmolLM2 (marked slow)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from textual.widgets import Input, OptionList, Select, SelectionList, TextArea
 
+from storyteller.engines.fake import ScriptedBackend
 from storyteller.paths import get_paths
 from storyteller.tui.screens.group import NewGroupDialog, SpeakerPicker, group_status
 from storyteller.tui.screens.library import LibraryScreen
 from storyteller.tui.screens.story import StoryScreen
 from storyteller.tui.widgets.transcript import MEMBER_COLOURS, member_colours
-from tests.tui.conftest import make_app, settle, wait_story
+from tests.tui.conftest import make_app, make_settings, settle, wait_story
 
 NAMES = ["Halden Voss", "Wren Calloway", "Ink & Margin"]
 
@@ -320,4 +323,37 @@ async def test_a_group_plays_on_smollm2_in_the_app(smollm2_path) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert session.path()[-1].author == "Ink & Margin" and session.path()[-1].text.strip()
+        await pilot.press("ctrl+q")
+
+
+async def test_member_names_that_look_like_markup_show_as_written() -> None:
+    from storyteller.session import open_session
+
+    paths = get_paths().ensure()
+    paths.characters_dir.mkdir(parents=True, exist_ok=True)
+    for stem, name in (("bo", "[b]Bo[/b]"), ("cy", "Cy [link='x']C[/link]")):
+        card = {"spec": "chara_card_v2", "spec_version": "2.0",
+                "data": {"name": name, "description": "A test character.", "first_mes": f"Hello from {name}."}}
+        (paths.characters_dir / f"{stem}.json").write_text(json.dumps(card), encoding="utf-8")
+    backend = ScriptedBackend(["[i]Plain[/i] words."])
+    session = await open_session("marked", settings=make_settings(), paths=paths, backend=backend,
+                                 cards=["bo", "cy"])
+    await session.close()
+    app = make_app(story="marked", backend=backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await wait_story(pilot)
+        assert _authors(screen) == ["[b]Bo[/b]", "Cy [link='x']C[/link]"]
+        assert "[b]Bo[/b]" in str(screen.transcript.views[0].render().renderables[0])
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        members = app.screen.query_one("#members", OptionList)
+        members.highlighted = 0
+        await pilot.press("m")
+        await pilot.pause()
+        assert str(members.get_option_at_index(0).prompt) == "[b]Bo[/b]  (muted)"
+        await pilot.press("enter")  # a muted member may still be asked to reply
+        await settle(pilot)
+        assert screen.transcript.views[-1].author == "[b]Bo[/b]"
+        assert screen.transcript.views[-1].text == "[i]Plain[/i] words."
+        assert "muted: [b]Bo[/b]" in screen.status.line
         await pilot.press("ctrl+q")

@@ -176,3 +176,18 @@ async def test_while_a_group_turn_streams_the_visitor_sees_who_is_speaking() -> 
         shown = str(screen.query_one("#reply").render())
         assert screen.stage == "review"
         assert [line.split(":")[0] for line in shown.split("\n\n")[1:]] == NAMES
+
+
+async def test_moderation_in_a_group_turn_regenerates_the_flagged_members_reply() -> None:
+    moderation = {"enabled": True, "words": ["gloom"]}
+    controller = await _controller(["Halden counts crates.", "Wren sees gloom ahead.", "Wren trims the lamp."],
+                                   order="everyone", story="moderated-tavern", moderation=moderation)
+    try:
+        result = await controller.submit("Good evening.", "say", "Di")
+        assert result.error is None and result.moderated == "regenerated"
+        # the flagged reply stopped the turn at once; its member's reply was written again
+        assert [(n.author, n.text) for n in result.replies] == [("Halden Voss", "Halden counts crates."),
+                                                               ("Wren Calloway", "Wren trims the lamp.")]
+        assert all("gloom" not in m.text for m in controller.messages())
+    finally:
+        await controller.close()

@@ -291,6 +291,7 @@ class StoryScreen(Screen):
             return
 
         def chosen(name: str | None) -> None:
+            self.transcript.colours = member_colours(self.session.members)  # members may have changed
             self._refresh_status()
             if name and not self._busy():
                 self.generate("reply_as", name)

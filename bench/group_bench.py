@@ -170,7 +170,7 @@ async def play(mode: str, turns: int, *, verbose: bool = False, threads: int | N
     progress = progress_path(key)
     progress.parent.mkdir(parents=True, exist_ok=True)
     progress.write_text(json.dumps({"mode": mode, "model": backend.info().model, "members": names,
-                                    "machine": machine(), "threads": threads,
+                                    "machine": machine(), "threads": threads, "tree": _tree(),
                                     "cache_reuse": settings.engine.cache_reuse, "loadavg_start": _loadavg()}) + "\n", encoding="utf-8")
     rows: list[dict[str, Any]] = []
     before: list[int] = []
@@ -232,6 +232,21 @@ def _record(turn: int, line: str, speaker: str, previous: str, prompt: Any, atte
     }
 
 
+def _tree() -> str:
+    """The commit the run measures (``+`` when the checkout has uncommitted changes)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "-uno"], cwd=root, capture_output=True, text=True,
+                               timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{head}+" if head and dirty else head
+
+
 def _loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -263,7 +278,7 @@ def summarise(key: str, head: dict[str, Any], rows: list[dict[str, Any]]) -> dic
     for r in rows:
         speakers[r["speaker"]] = speakers.get(r["speaker"], 0) + 1
     return {
-        "mode": head.get("mode", key), "variant": key, "cache_reuse": head.get("cache_reuse"), "threads": head.get("threads"), "model": head.get("model"), "members": head.get("members"), "machine": head.get("machine"),
+        "mode": head.get("mode", key), "variant": key, "tree": head.get("tree", ""), "cache_reuse": head.get("cache_reuse"), "threads": head.get("threads"), "model": head.get("model"), "members": head.get("members"), "machine": head.get("machine"),
         "context": _story.CONTEXT, "reply_tokens": _story.REPLY_TOKENS,
         "turns": max((r["turn"] for r in rows), default=0), "replies": len(rows), "replies_by_speaker": speakers,
         "speaker_changes": sum(r["speaker_changed"] for r in rows),
@@ -360,6 +375,7 @@ def _markdown(results: dict[str, dict[str, Any]]) -> str:
         row("replies that read the whole prompt again (after the first)", "full_reads"),
         row("empty replies", "empty_replies"),
     ]
+    trees = ", ".join(f"{m} at {results[m]['tree'] or 'an unrecorded commit'}" for m in modes)
     load = "; ".join(f"{m}: {results[m]['loadavg'][0]} at the start, {results[m]['loadavg'][1]} at the end"
                      for m in modes)
     return f"""
@@ -373,7 +389,8 @@ speaker named only after the history) and swapped (`swap`: only the speaker's ca
 are the prompt tokens an ideal cache holding the previous prompt and what the engine generated
 would still read; means over the replies whose prompt overflowed. "Writes another's turn": a line
 of the reply the player is shown starts with another member's name marker (`Wren Calloway:` or
-`Wren:`) or the player's (`User:`). {any_r['machine']}; the machine is shared, so times are noisy
+`Wren:`) or the player's (`User:`). Measured on {trees} (`+`: with uncommitted changes in the
+checkout). {any_r['machine']}; the machine is shared, so times are noisy
 (/proc/loadavg {load}); token counts are not. Raw figures, per reply:
 {', '.join(f"`bench/results/group-{m}.json`" for m in modes)}.
 

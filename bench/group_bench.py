@@ -83,12 +83,13 @@ def group_script(turns: int, names: list[str], seed: int = 7) -> list[str]:
 
 
 def markers(names: list[str], user: str) -> dict[str, re.Pattern[str]]:
-    """Each name's line marker: ``Name:`` at the start of a line (full name or first word)."""
+    """Each name's line marker: ``Name:`` at the start of a line (full name or first word), also
+    inside emphasis, quotes or an opening bracket (``[Wren: ...``)."""
     out = {}
     for name in [*names, user]:
         forms = {name, name.split()[0]}
         alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
-        out[name] = re.compile(rf"^[ \t*_\"]*(?:{alternatives})[ \t]*:", re.M | re.I)
+        out[name] = re.compile(rf"^[ \t*_\"'\[(]*(?:{alternatives})[ \t]*:", re.M | re.I)
     return out
 
 
@@ -170,7 +171,7 @@ async def play(mode: str, turns: int, *, verbose: bool = False, threads: int | N
     progress = progress_path(key)
     progress.parent.mkdir(parents=True, exist_ok=True)
     progress.write_text(json.dumps({"mode": mode, "model": backend.info().model, "members": names,
-                                    "machine": machine(), "threads": threads, "tree": _tree(),
+                                    "machine": machine(), "threads": threads, "tree": _tree(), "user": user,
                                     "cache_reuse": settings.engine.cache_reuse, "loadavg_start": _loadavg()}) + "\n", encoding="utf-8")
     rows: list[dict[str, Any]] = []
     before: list[int] = []
@@ -255,9 +256,14 @@ def _loadavg() -> str:
 
 
 def read_progress(key: str, turns: int | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The header and reply records a run appended (up to player turn ``turns``)."""
+    """The header and reply records a run appended (up to player turn ``turns``), each reply
+    judged again by :func:`other_turn`."""
     lines = progress_path(key).read_text(encoding="utf-8").splitlines()
     head, rows = json.loads(lines[0]), [json.loads(x) for x in lines[1:] if x.strip()]
+    names, user = list(head.get("members") or []), head.get("user", "User")
+    for r in rows:  # judged again, so a run is read with the current rules
+        r["shown_other"] = other_turn(r["shown"], r["speaker"], names, user)
+        r["raw_other"] = next((who for raw in r["raw"] if (who := other_turn(raw, r["speaker"], names, user))), None)
     return head, [r for r in rows if turns is None or r["turn"] <= turns]
 
 

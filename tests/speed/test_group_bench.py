@@ -25,6 +25,8 @@ def test_a_line_opened_by_another_members_or_the_players_marker_is_their_turn() 
     assert other("Aye.\nhalden: and more") == "Halden Voss", "a first name, any case"
     assert other("Fine.\n*Ink & Margin: The page turns.") == "Ink & Margin"
     assert other("Well.\nUser: I leave.") == "User"
+    assert other("[Ink & Margin: I'd love it if you went on.]") == "Ink & Margin", "a bracketed marker too"
+    assert other("Pete: a name that is nobody's in the group.") is None
     assert other("She says Halden: the name, mid-line.") is None
     assert other("Aye.\nUser: go\nInk: then") == "User", "the first marker in the reply"
 
@@ -38,12 +40,11 @@ def test_the_script_is_fixed_and_names_members() -> None:
 
 
 def _row(turn: int, speaker: str, new: int, evaluated: int, *, overflow: bool = True, changed: bool = True,
-         shown_other: str | None = None, raw_other: str | None = None, note: str = "",
-         stopped: str | None = None) -> dict:
+         shown: str = "Aye.", raw: str = "Aye.", note: str = "", stopped: str | None = None) -> dict:
     return {"turn": turn, "input": "Hi.", "speaker": speaker, "speaker_changed": changed, "prompt_tokens": 1900,
             "new_tokens": new, "overflow": overflow, "evaluated": evaluated, "reused": 1800, "shifted": 0,
-            "ttft": 0.5, "stable_prefix": 400, "attempts": 1, "shown": "Aye.", "raw": ["Aye."],
-            "shown_other": shown_other, "raw_other": raw_other, "stopped_at_other": stopped,
+            "ttft": 0.5, "stable_prefix": 400, "attempts": 1, "shown": shown, "raw": [raw],
+            "shown_other": None, "raw_other": None, "stopped_at_other": stopped,
             "stop_strings": [f"\n{stopped}:" if stopped else None], "cache_note": note, "loadavg": "1 1 1",
             "seconds": 10.0 * turn}
 
@@ -53,8 +54,8 @@ def test_figures_from_the_progress_file(tmp_path, monkeypatch) -> None:
     rows = [
         _row(1, "Wren Calloway", 1200, 1200, overflow=False, changed=False),
         _row(2, "Halden Voss", 40, 56, note="reused 1800 of 1900 prompt tokens; recomputed 16 tokens right after edits"),
-        _row(2, "Wren Calloway", 50, 50, raw_other="User", stopped="Ink & Margin"),
-        _row(3, "Wren Calloway", 100, 110, changed=False, shown_other="Halden Voss", raw_other="Halden Voss"),
+        _row(2, "Wren Calloway", 50, 50, raw="Aye.\nUser: I go.", stopped="Ink & Margin"),
+        _row(3, "Wren Calloway", 100, 110, changed=False, shown="Aye.\nHalden: no.", raw="Aye.\nHalden: no."),
     ]
     path = group_bench.progress_path("join")
     path.write_text("\n".join([json.dumps({"mode": "join", "model": "m", "members": NAMES, "machine": "x",

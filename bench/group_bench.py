@@ -310,11 +310,17 @@ def summarise(key: str, head: dict[str, Any], rows: list[dict[str, Any]]) -> dic
         "empty_replies": sum(not r["shown"] for r in rows),
         "stopped_at_other_rate": _round(sum(bool(r["stopped_at_other"]) for r in rows) / len(rows))
         if rows and all("stopped_at_other" in r for r in rows) else None,
-        "full_reads": sum(1 for r in rows[1:] if r["evaluated"] and r["evaluated"] >= 0.9 * r["prompt_tokens"]),
+        "full_reads": sum(1 for r in rows[1:] if _full_read(r)),
+        "evaluated_over_new_without_full_reads": total([r for r in over if not _full_read(r)]),
         "loadavg": [head.get("loadavg_start"), rows[-1]["loadavg"] if rows else None],
         "seconds": rows[-1]["seconds"] if rows else None,
         "targets": {"evaluated_over_new": TARGET_EVALUATED, "other_turn_rate": TARGET_OTHER_TURN},
     }
+
+
+def _full_read(row: dict[str, Any]) -> bool:
+    """The engine read (nearly) the whole prompt again for this reply."""
+    return bool(row["evaluated"]) and row["evaluated"] >= 0.9 * row["prompt_tokens"]
 
 
 def _recomputed(note: str) -> int:
@@ -365,6 +371,7 @@ def _markdown(results: dict[str, dict[str, Any]]) -> str:
         row("same, totals over those replies", "evaluated_over_new_total"),
         row("same, replies after a change of speaker", "evaluated_over_new_speaker_changed"),
         row("same, totals, less the policy's re-evaluation after edits", "evaluated_over_new_without_recompute"),
+        row("same, totals, replies that did not read the whole prompt again", "evaluated_over_new_without_full_reads"),
         row("new tokens per reply", "mean_new_tokens"),
         row("new tokens per reply after a change of speaker", "mean_new_tokens_speaker_changed"),
         row("evaluated tokens per reply", "mean_evaluated_tokens"),
@@ -403,7 +410,24 @@ checkout). {any_r['machine']}; the machine is shared, so times are noisy
 {chr(10).join(lines)}
 
 {_findings(results)}
+
+{_WHY}
 """
+
+
+_WHY = """Where the tokens beyond the new ones go (each reply's cache note is in the JSON): a group reply
+brings several edits for few new tokens. The previous reply's nudge (`[Write the next reply only
+as ...]`, after the history) is removed, the oldest messages are trimmed, the author's note moves,
+and an entry from a member's lorebook fires for some speakers and not for others (world info is
+activated for each reply with the speaker's card), so the head of a joined prompt is not quite the
+same for every speaker. `balanced` evaluates the 16 tokens after each edit again, and once cached
+tokens have missed too many edits, everything from the first stale one. In a few replies, under
+both policies, the engine evaluated in place a long unchanged stretch of history that the ideal
+cache keeps; with `fast` the other replies evaluated their new tokens and no more. In `swap` every
+change of speaker replaces the card and its examples at the head of the prompt; Ink & Margin's
+card has its own system prompt, so a change to or from it alters the prompt from its fourth token
+on, and the engine, which takes a prompt that shares fewer than four tokens with its cache for a
+new one, reads the whole prompt again."""
 
 
 def _findings(results: dict[str, dict[str, Any]]) -> str:

@@ -68,6 +68,7 @@ def test_figures_from_the_progress_file(tmp_path, monkeypatch) -> None:
     assert result["evaluated_over_new_median"] == 1.1
     assert result["evaluated_over_new_total"] == round(216 / 190, 4)
     assert result["full_reads"] == 0, "the first reply reads the whole prompt; it does not count"
+    assert result["evaluated_over_new_without_full_reads"] == result["evaluated_over_new_total"]
     assert result["evaluated_over_new_speaker_changed"] == round(106 / 90, 4)
     assert result["recomputed_tokens"] == 16
     assert result["evaluated_over_new_without_recompute"] == round(200 / 190, 4)

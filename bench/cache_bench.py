@@ -320,7 +320,7 @@ def _carry_naive(name: str, result: dict[str, Any]) -> None:
         old = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    if old.get("naive_mean_ttft_s") is None:
+    if old.get("naive_mean_ttft_s") is None or old.get("context") != result.get("context"):
         return
     for key in ("naive_mean_ttft_s", "naive_mean_evaluated_tokens", "naive_seconds"):
         result[key] = old.get(key)
@@ -347,7 +347,7 @@ def _markdown(r: dict[str, Any]) -> str:
     ok_eval = r["evaluated_over_new"] is not None and r["evaluated_over_new"] <= TARGET_EVALUATED
     ok_ttft = r["ttft_over_new_eval"] is not None and r["ttft_over_new_eval"] <= TARGET_TTFT
     return f"""
-`python -m bench cache --engine {r['engine']}`: the scripted {r['turns']}-turn Hollowmere adventure on
+`python -m bench cache --engine {r['engine']} --turns {r['turns']} --context {r['context']}`: the scripted {r['turns']}-turn Hollowmere adventure on
 {r['model']} with a {r['context']}-token context and {r['reply_tokens']}-token replies; history is first
 trimmed at turn {fmt(r['first_overflow_turn'])}, world-info entries fire and stop as the player moves, and
 the author's note is inserted every third turn. "New tokens" are the prompt tokens an ideal cache
@@ -413,10 +413,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory", choices=("on", "off"), default="on",
                         help="scene summaries and pins (on, as in the app; the summaries are counted apart "
                              "from the turns), or off (published as cache-nomemory)")
+    parser.add_argument("--context", type=int, default=_story.CONTEXT,
+                        help=f"context size (default {_story.CONTEXT}; smaller overflows sooner, for a short run)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every turn to stderr")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    _story.CONTEXT = getattr(args, "context", _story.CONTEXT)
     result = run(getattr(args, "engine", "embedded"), getattr(args, "url", None), args.turns,
                  naive=not args.no_naive, verbose=args.verbose, memory=getattr(args, "memory", "on") != "off")
     summary = {k: v for k, v in result.items() if k not in ("per_turn", "naive_per_turn")}

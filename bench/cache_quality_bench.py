@@ -211,7 +211,7 @@ def _params() -> dict[str, Any]:
     from storyteller.engines import _staleness
 
     return {"window": _staleness.RECOMPUTE_WINDOW, "edit_limit": _staleness.EDIT_LIMIT,
-            "stale_share": _staleness.STALE_SHARE}
+            "stale_share": _staleness.STALE_SHARE, "recent": _staleness.RECENT_WINDOW}
 
 
 def summarise(run: dict[str, Any]) -> dict[str, Any]:
@@ -271,7 +271,7 @@ def run(turns: int = 100, policies: tuple[str, ...] = ("exact", "balanced", "fas
         saved = json.loads(Path(path).read_text())
         turns, every, runs = saved["turns"], saved["every"], runs + saved["runs"]
         _story.CONTEXT = saved.get("context", _story.CONTEXT)
-    params = next((r["params"] for r in runs if r["policy"] == "balanced" and r.get("params")), _params())
+    params = _params() | next((r["params"] for r in runs if r["policy"] == "balanced" and r.get("params")), {})
     result = {"machine": machine(), "turns": turns, "every": every, "context": _story.CONTEXT, "params": params,
               "summary": [summarise(r) for r in runs], "per_turn": {f"{r['policy']}{'' if r['layout'] else '-oldlayout'}": r["rows"] for r in runs},
               "controls": {r["policy"]: r["controls"] for r in runs}}
@@ -304,7 +304,8 @@ Raw figures per turn: `bench/results/cache_quality.json`.
 The policies (`engine.cache_reuse`): `exact` keeps the unchanged prefix plus a span removed right
 after it (koboldcpp's ContextShift) and evaluates everything after any other edit again; `fast`
 keeps every cached run still in the prompt, wherever it moved; `balanced` keeps them too but
-evaluates again the first {r['params']['window']} tokens after each edit, and everything from the first
+evaluates again the first {r['params']['window']} tokens after each edit, the stale ones among the last
+{r['params']['recent']} cached tokens before the new text (with everything after them), and everything from the first
 stale token once a cached token has missed {r['params']['edit_limit']} edits (or
 {r['params']['stale_share'] * r['params']['edit_limit']:g} on average over the prompt): the limits this run used. "Layout" is where world info that fires turn by turn goes within its
 position: after the constant entries (the default, `volatile_last`), or in SillyTavern's plain

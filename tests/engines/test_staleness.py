@@ -75,7 +75,7 @@ def test_exact_refuses_a_second_removal_further_in() -> None:
 def test_balanced_recomputes_the_tokens_after_each_edit() -> None:
     cached, prompt = HEAD + CARD + OLD + HIST, HEAD + LORE + CARD + HIST + NEW
     plan = _plan(cached, prompt)
-    decision = apply_policy(plan, StalenessTracker(), "balanced", window=8)
+    decision = apply_policy(plan, StalenessTracker(), "balanced", window=8, recent=0)
     _covers(plan, cached, prompt)
     card_at, hist_at = len(HEAD) + len(LORE), len(HEAD) + len(LORE) + len(CARD)
     assert (len(HEAD), card_at + 8) in plan.inserts  # the lore plus the card's first 8 tokens
@@ -91,7 +91,7 @@ def test_balanced_reevaluates_once_staleness_piles_up() -> None:
         lore = LORE if turn % 2 else []
         prompt = HEAD + lore + CARD + HIST
         plan = _plan(cached, prompt)
-        decision = apply_policy(plan, tracker, "balanced", window=4, edit_limit=6)
+        decision = apply_policy(plan, tracker, "balanced", window=4, edit_limit=6, recent=0)
         _covers(plan, cached, prompt)
         tracker.adopt(decision.projection)
         tracker.sync(len(prompt))
@@ -106,6 +106,27 @@ def test_balanced_reevaluates_once_staleness_piles_up() -> None:
     else:
         raise AssertionError("staleness never triggered a re-evaluation")
     assert 2 <= turn <= 5  # by the sixth edit at the latest
+
+
+def test_balanced_never_keeps_the_last_tokens_before_the_new_text_stale() -> None:
+    cached, prompt = HEAD + CARD + OLD + HIST, HEAD + LORE + CARD + HIST + NEW
+    plan = _plan(cached, prompt)
+    decision = apply_policy(plan, StalenessTracker(), "balanced", window=8, recent=50)
+    _covers(plan, cached, prompt)
+    end = len(HEAD) + len(LORE) + len(CARD) + len(HIST)
+    # The history's last 50 tokens were stale: the plan now stops before them.
+    assert plan.reused == end - 50 and decision.reevaluated_from == end - 50
+    assert "among the last 50" in decision.why and "evaluated again from token" in decision.note()
+    # What is still kept stale lies further back; the card's window stayed recomputed.
+    assert decision.projection.edits(end - 51) == 2 and len(decision.projection) == end - 50
+    assert decision.projection.edits(len(HEAD) + len(LORE) + 3) == 0
+
+
+def test_balanced_leaves_fresh_recent_tokens_alone() -> None:
+    cached, prompt = HEAD + CARD + HIST, HEAD + CARD + HIST + NEW  # an append: nothing stale
+    plan = _plan(cached, prompt)
+    decision = apply_policy(plan, StalenessTracker(), "balanced", recent=50)
+    assert plan.reused == len(cached) and decision.reevaluated_from is None
 
 
 def test_edit_points_name_what_happened() -> None:

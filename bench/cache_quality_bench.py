@@ -311,10 +311,10 @@ stale token once a cached token has missed {r['params']['edit_limit']} edits (or
 position: after the constant entries (the default, `volatile_last`), or in SillyTavern's plain
 `order`; the `fast` run in the configured order shows what the layout alone saves.
 
-| policy | layout | mean KL | median KL | max KL | top-1 | evaluated / new | TTFT / new alone | stale tokens (mean) |
-|---|---|---|---|---|---|---|---|---|"""]
+| policy | layout | turns compared | mean KL | median KL | max KL | top-1 | evaluated / new | TTFT / new alone | stale tokens (mean) |
+|---|---|---|---|---|---|---|---|---|---|"""]
     for s in r["summary"]:
-        lines.append(f"| {s['policy']} | {s['layout']} | {_fmt(s['mean_kl'])} | {_fmt(s['median_kl'])} | {_fmt(s['max_kl'])} | "
+        lines.append(f"| {s['policy']} | {s['layout']} | {s['turns']} | {_fmt(s['mean_kl'])} | {_fmt(s['median_kl'])} | {_fmt(s['max_kl'])} | "
                      f"{_fmt(s['top1'])} | {_fmt(s['evaluated_over_new'])} | {_fmt(s['ttft_over_new_eval'])} | {_fmt(s['mean_stale_tokens'])} |")
     lines += ["", (f"Targets for `balanced`: mean KL < {TARGET_KL}, top-1 >= {TARGET_TOP1:.0%}, evaluated / new <= "
                    f"{TARGET_EVALUATED}, TTFT / new alone <= {TARGET_TTFT}."), "",

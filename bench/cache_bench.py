@@ -384,8 +384,10 @@ def _memory_lines(r: dict[str, Any]) -> str:
         lines.append(f"| memory (scene summaries, pins) | on: {r.get('summaries_written', 'n/a')} summaries written, "
                      f"{r.get('aside_evaluated_tokens', 'n/a')} tokens evaluated for them | |")
         with_asides = r.get("evaluated_over_new_with_asides")
-        lines.append(f"| evaluated / new, summaries included | {with_asides:.3g} | |" if with_asides is not None
-                     else "| evaluated / new, summaries included | n/a | |")
+        total = r.get("evaluated_over_new_total")
+        lines.append(f"| evaluated / new, totals over the turns: without / with the summaries | {total:.3g} / "
+                     f"{with_asides:.3g} | |" if with_asides is not None and total is not None
+                     else "| evaluated / new, totals over the turns: without / with the summaries | n/a | |")
     else:
         lines.append("| memory (scene summaries, pins) | off | |")
     text = "\n".join(lines) + "\n"

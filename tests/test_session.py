@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from storyteller.config import Settings
-from storyteller.engines.base import BackendInfo, Finished, GenerationRequest, GenerationStats, TextChunk
+from storyteller.engines.base import BackendInfo, GenerationRequest, TextChunk
 from storyteller.engines.fake import ScriptedBackend
 from storyteller.errors import EngineConnectionError, StoryError
 from storyteller.paths import get_paths

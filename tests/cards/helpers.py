@@ -11,7 +11,6 @@ import zlib
 from typing import Any
 
 from storyteller.cards._image import placeholder_png
-from storyteller.cards._png import PNG_MAGIC
 
 CARD_FILES = {
     "default_Seraphina.png": ("Seraphina", 0, 4),

@@ -3,7 +3,6 @@ into the story tree, and carried by the next prompt; pins in every prompt."""
 
 from __future__ import annotations
 
-import pytest
 
 from storyteller.config import Settings
 from storyteller.memory.hook import trimmed_of

@@ -42,10 +42,11 @@ story (``bench cache_quality``) this halved the mean KL against a fresh evaluati
 against 0.06 without it), for 1.6 times the new tokens."""
 RECENT_WINDOW = 192
 """``balanced``: stale tokens among the last this many reused ones (right before the new text)
-are evaluated again, with everything after them. On ``bench cache_quality``'s story this did
-more for the prediction than any window after the edits: mean KL against a fresh evaluation
-0.072 nats (``fast``) -> 0.018 (the window alone) -> 0.008 (with this too), for 1.9 times the
-new tokens instead of 1.5 (a 12-turn replay of the same story; see docs/benchmarks.md)."""
+are evaluated again, with everything after them: the reply's first token leans on them most.
+In a 12-turn paired replay of ``bench cache_quality``'s story (``bench/cache_replay.py``), mean
+KL against a fresh evaluation went 0.072 nats (``fast``) -> 0.018 (the window alone) -> 0.008
+(window and 128 recent) -> 0.003 (window and 256), for 1.5, 1.9 and 2.6 times the new tokens;
+with 192, ``bench cache_quality`` measured 0.0055 over 24 turns at 2.6 times (docs/benchmarks.md)."""
 EDIT_LIMIT = 32
 """``balanced``: a token that has missed this many edits triggers a re-evaluation from the first
 stale token on."""

@@ -4,9 +4,10 @@
   (history, world info, the builder) from :class:`SessionParts`.
 - :mod:`~storyteller.session.core`: :class:`Session`, the only thing that streams from an engine
   for play (submit, retry, continue, swipe, edit, undo; :meth:`Session.aside` for recaps and
-  summaries that write nothing to the story), and the changes to what a story is played with
-  (:meth:`Session.use_card`, :meth:`Session.attach_world`, :meth:`Session.reload_lore`,
-  :meth:`Session.apply_sampling`, :meth:`Session.use_template`).
+  summaries that write nothing to the story), and, from :mod:`~storyteller.session.playing_with`,
+  the changes to what a story is played with (:meth:`Session.use_card`,
+  :meth:`Session.attach_world`, :meth:`Session.reload_lore`, :meth:`Session.apply_sampling`,
+  :meth:`Session.use_template`).
 - :mod:`~storyteller.session.opening`: :func:`open_session`, which builds a Session (imports
   point that way only).
 - :mod:`~storyteller.session.group` and :mod:`~storyteller.session.group_play`: group chats (who

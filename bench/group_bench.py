@@ -361,7 +361,8 @@ def _markdown(results: dict[str, dict[str, Any]]) -> str:
     def row(label: str, key: str, fmt: Any = _fmt, target: str = "") -> str:
         return f"| {label} | " + " | ".join(fmt(results[m].get(key)) for m in modes) + f" | {target} |"
 
-    header = "| | " + " | ".join(f"{results[m]['mode']}, {results[m]['cache_reuse']} ({results[m]['turns']} turns)"
+    header = "| | " + " | ".join(f"{results[m]['mode']}, {results[m]['cache_reuse']}, {results[m]['tree'] or '?'} "
+                                 f"({results[m]['turns']} turns)"
                                  for m in modes) + " | target |"
     lines = [
         header, "|---|" + "---|" * len(modes) + "---|",
@@ -421,7 +422,9 @@ as ...]`, after the history) is removed, the oldest messages are trimmed, the au
 and an entry from a member's lorebook fires for some speakers and not for others (world info is
 activated for each reply with the speaker's card), so the head of a joined prompt is not quite the
 same for every speaker. `balanced` evaluates the 16 tokens after each edit again, and once cached
-tokens have missed too many edits, everything from the first stale one. In a few replies, under
+tokens have missed too many edits, everything from the first stale one; since a5f3a1e it also reads
+again the stale tokens among the last 192 before the new text, which in a group, where a reply
+adds few tokens, is most of what a reply evaluates. In a few replies, under
 both policies, the engine evaluated in place a long unchanged stretch of history that the ideal
 cache keeps; with `fast` the other replies evaluated their new tokens and no more. In `swap` every
 change of speaker replaces the card and its examples at the head of the prompt; Ink & Margin's
@@ -436,12 +439,13 @@ def _findings(results: dict[str, dict[str, Any]]) -> str:
     for key, r in results.items():
         if r["evaluated_over_new"] is None:
             continue
-        text = (f"`{r['mode']}` with `{r['cache_reuse']}`: evaluated / new {_fmt(r['evaluated_over_new'])} "
-                f"(median {_fmt(r['evaluated_over_new_median'])}) "
-                f"({_fmt(r['mean_evaluated_tokens'])} tokens evaluated for {_fmt(r['mean_new_tokens'])} new per reply)")
+        text = (f"`{r['mode']}` with `{r['cache_reuse']}` at {r['tree'] or '?'}: evaluated / new "
+                f"{_fmt(r['evaluated_over_new'])} (median {_fmt(r['evaluated_over_new_median'])}, totals "
+                f"{_fmt(r['evaluated_over_new_total'])}; {_fmt(r['mean_evaluated_tokens'])} tokens evaluated for "
+                f"{_fmt(r['mean_new_tokens'])} new per reply)")
         if r["cache_reuse"] == "balanced":
             text += (f"; the policy evaluated {r['recomputed_tokens']} tokens again right after edits, and without them "
-                     f"the ratio would be {_fmt(r['evaluated_over_new_without_recompute'])}")
+                     f"the totals would be {_fmt(r['evaluated_over_new_without_recompute'])}")
         if r["full_reads"]:
             text += f"; {r['full_reads']} replies read the whole prompt again"
         out.append(text + ".")

@@ -25,6 +25,7 @@ from storyteller.errors import FormatError, StorytellerError
 from storyteller.fileio import atomic_write, read_limited
 from storyteller.paths import Paths
 from storyteller.story import StoryStore
+from storyteller.story._imported import ImportedStory
 from storyteller.story.convert import MAX_IMPORT_BYTES, _safe_title
 from storyteller.story.model import ImportReport
 from storyteller.story.st_group import (
@@ -221,6 +222,11 @@ def import_group_chat(store: StoryStore, path: Path, paths: Paths, *, cards: lis
     imported = import_st_group(definition, data, members, title=path.stem)
     lines.append(f"a group chat of {', '.join(m.name for m in members)} (no group file: natural order, joined "
                  "cards; import SillyTavern's groups/<id>.json instead to keep its settings)")
+    return _create_story(store, imported, path, name), imported.report, lines
+
+
+def _create_story(store: StoryStore, imported: ImportedStory, path: Path, name: str | None) -> Story:
+    """A new story holding an imported group chat (closed again if its turns cannot be written)."""
     story = store.create(name or store.unique_name(_safe_title(imported.title)), imported.settings,
                          origin={"imported_from": path.name, "format": imported.report.source_format})
     try:
@@ -228,7 +234,7 @@ def import_group_chat(store: StoryStore, path: Path, paths: Paths, *, cards: lis
     except BaseException:
         story.close()
         raise
-    return story, imported.report, lines
+    return story
 
 
 def find_group_chat(definition_path: Path, definition: dict) -> Path | None:
@@ -269,14 +275,7 @@ def import_group_files(store: StoryStore, path: Path, paths: Paths, *, chat: Pat
     imported = import_st_group(definition, data, members, title=title)
     lines.append(f"chat: {chat}" if chat is not None else
                  f"no chat {definition.get('chat_id')!r} found beside the group file; give it with --chat FILE")
-    story = store.create(name or store.unique_name(_safe_title(imported.title)), imported.settings,
-                         origin={"imported_from": path.name, "format": imported.report.source_format})
-    try:
-        story.add_nodes(imported.nodes, select=imported.current)
-    except BaseException:
-        story.close()
-        raise
-    return story, imported.report, lines
+    return _create_story(store, imported, path, name), imported.report, lines
 
 
 def export_group_folder(story: Story, folder: Path, paths: Paths) -> list[Path]:

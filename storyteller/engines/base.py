@@ -57,6 +57,9 @@ class GenerationRequest:
         sampling: Sampler settings, including ``max_tokens`` and ``stop``.
         cancel: Set it from any thread to stop generation within one token.
         add_bos: Whether the engine should add its BOS token to a text prompt.
+        keep_cache: A side road (a recap, a summary): an engine that keeps a cache of the story's
+            prompt leaves it as it found it, so the next reply only reads its new tokens (the
+            embedded engine restores its KV cache afterwards; remote engines ignore it).
     """
 
     prompt: str | None = None
@@ -64,6 +67,7 @@ class GenerationRequest:
     sampling: Sampling = field(default_factory=Sampling)
     cancel: threading.Event = field(default_factory=threading.Event)
     add_bos: bool = True
+    keep_cache: bool = False
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):

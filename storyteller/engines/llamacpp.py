@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import copy
 import random
 import threading
 import time
@@ -31,7 +32,7 @@ from typing import Any
 
 from storyteller.config import EngineSettings
 from storyteller.engines._kvcache import ReusePlan, plan_reuse
-from storyteller.engines._kvstate import fingerprint, load_kv_state, save_kv_state
+from storyteller.engines._kvstate import KVSnapshot, fingerprint, load_kv_state, restore_kv, save_kv_state, snapshot_kv
 from storyteller.engines._staleness import StalenessTracker, apply_policy
 from storyteller.engines.capabilities import Capabilities
 from storyteller.engines.base import (
@@ -118,6 +119,7 @@ class LlamaCppBackend:
         self._can_insert = self._can_shift and llm.context_params.n_seq_max >= 2 and bool(llm.context_params.kv_unified)
         self.staleness = StalenessTracker()
         """Which cached tokens are stale, and why (see :mod:`~storyteller.engines._staleness`)."""
+        self._shift_pending = False  # cache edited but not yet decoded: llama.cpp still owes the K shift
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -349,6 +351,7 @@ class LlamaCppBackend:
             if decision.projection is not None and plan.reused < len(decision.projection):
                 decision.projection.sync(plan.reused)  # the last prompt token went back to the tail
             self.staleness.adopt(decision.projection or self.staleness)
+        self._shift_pending = edited and not failure
         reuse = plan.reused
         llm.n_tokens = reuse  # the KV cache past this point is dropped before evaluating
         return _Plan(tokens, reuse, plan, cached, failure, decision.note() if cached else "")
@@ -466,7 +469,12 @@ class LlamaCppBackend:
     def _run(self, request: GenerationRequest, emit: Any) -> None:
         try:
             with self._lock:
-                self._generate(request, emit)
+                kept = self._snapshot() if request.keep_cache else None
+                try:
+                    self._generate(request, emit)
+                finally:
+                    if kept is not None:
+                        self._restore(*kept)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the consumer
             if not isinstance(exc, EngineError):
                 exc = EngineError(f"the embedded engine failed: {exc}")
@@ -502,6 +510,7 @@ class LlamaCppBackend:
                 emit(PromptProgress(done, len(tokens)))
         if llm.n_tokens < len(tokens) and not cancel.is_set():
             llm.eval(tokens[llm.n_tokens:])
+        self._shift_pending = self._shift_pending and llm.n_tokens < len(tokens)
         prompt_done = time.perf_counter()
         finish, stop_string, first_at = self._decode_reply(tokens, sampling, cancel, emit, stats)
         end = time.perf_counter()
@@ -513,6 +522,22 @@ class LlamaCppBackend:
             # The first token's time belongs to prompt evaluation; rate the rest.
             stats.tokens_per_second = (stats.completion_tokens - 1) / gen_seconds
         emit(Finished(finish, stats, stop_string))
+
+    def _snapshot(self) -> tuple[KVSnapshot, StalenessTracker] | None:
+        """The main cache before a side road (``keep_cache``), or None when it cannot be kept: a
+        cache edit whose K shift llama.cpp has not applied yet would not survive the copy."""
+        if self._shift_pending or not self._settings.prefix_reuse:
+            return None
+        snapshot = snapshot_kv(self._llm)
+        return (snapshot, copy.deepcopy(self.staleness)) if snapshot is not None else None
+
+    def _restore(self, snapshot: KVSnapshot, staleness: StalenessTracker) -> None:
+        """Put the main cache back as it was before a side road (an empty one if llama.cpp refuses)."""
+        self._shift_pending = False
+        if restore_kv(self._llm, snapshot):
+            self.staleness = staleness
+        else:
+            self.staleness.reset()
 
     def _eval_abortable(self, piece: list[int], cancel: threading.Event) -> bool:
         """Evaluate a slice of the prompt; ``cancel`` aborts it inside llama.cpp (between graph

@@ -151,7 +151,9 @@ class Session(PlayingWith, GroupPlay):
 
         The prompt is the story's own prompt for its next reply with ``instruction`` as one more
         player message at the end, so an engine that reuses its cached prefix only reads the
-        instruction. It streams under the session's lock (never beside a reply), sends no events
+        instruction; the request is marked ``keep_cache``, so the embedded engine puts the story's
+        cache back afterwards and the next reply reads only its new tokens. It streams under the
+        session's lock (never beside a reply), sends no events
         and writes nothing to the story. :meth:`stop` or :meth:`stop_aside` end it early.
 
         Args:
@@ -180,6 +182,7 @@ class Session(PlayingWith, GroupPlay):
                                                  [*messages, Message((extra,))], continuing=False,
                                                  recall=recall_of(self, messages))
                 request = self.parts.request_for(prompt, self.story.settings)
+                request.keep_cache = True  # a side road: the story's cached prompt stays for the next reply
                 if max_tokens:
                     request.sampling = request.sampling.model_copy(update={"max_tokens": max_tokens})
                 text = ""
@@ -188,7 +191,8 @@ class Session(PlayingWith, GroupPlay):
                         seed = request.sampling.seed
                         request = GenerationRequest(prompt=request.prompt, messages=request.messages,
                                                     sampling=request.sampling.model_copy(
-                                                        update={"seed": None if seed is None else seed + 7919 * attempt}))
+                                                        update={"seed": None if seed is None else seed + 7919 * attempt}),
+                                                    keep_cache=True)
                     text = await self._aside_once(request, prompt, running)
                     if running.stopped:
                         return ""

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -96,8 +97,29 @@ def plan(turns: int) -> tuple[dict[int, Fact], dict[int, Fact]]:
 
 
 def _contains(text: str, keys: tuple[str, ...]) -> bool:
-    low = text.lower()
-    return any(key.lower() in low for key in keys)
+    """Whether a key is in ``text`` as a word (``Odo`` is not found in ``odour``)."""
+    return any(re.search(rf"(?<!\w){re.escape(key)}(?!\w)", text, re.IGNORECASE) for key in keys)
+
+
+def _tree() -> str:
+    """The commit the run measures (``+`` when tracked files have uncommitted changes)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "-uno", "--", "storyteller", "bench"], cwd=root,
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{head}+" if head and dirty else head
+
+
+def _where(prompt: Any, keys: tuple[str, ...]) -> list[str]:
+    """The prompt segments (by source) that hold one of the keys."""
+    return [segment.source for segment in prompt.segments if _contains(segment.text, keys)]
 
 
 async def _run(turns: int, memory_on: bool) -> dict[str, Any]:
@@ -105,6 +127,7 @@ async def _run(turns: int, memory_on: bool) -> dict[str, Any]:
     from storyteller.memory import hook
     from storyteller.session import open_session
 
+    tree = _tree()
     paths = _story.fresh_paths(f"recall-{'on' if memory_on else 'off'}")
     settings = _story.settings_for("embedded", None, kv_state="off")
     settings.engine.n_ctx = CONTEXT
@@ -151,11 +174,20 @@ async def _run(turns: int, memory_on: bool) -> dict[str, Any]:
                     "turn": turn, "fact": question.text, "pinned": question.pinned,
                     "left_context": planted_at[question.text] < trimmed,
                     "in_prompt": _contains(prompt.text or "", question.keys),
+                    "found_in": _where(prompt, question.keys),
+                    "summaries_sent": [seg.source for seg in prompt.segments if seg.source.startswith("summary:")],
+                    "summaries_dropped": [d for d in prompt.dropped if "summar" in d],
+                    "in_memory": memory_on and any(_contains(s.text, question.keys)
+                                                   for s in session.memory.state.summaries),
                     "answered": _contains(answer, question.keys),
                     "answer": answer[:200],
                 })
         summaries = session.memory.state.summaries if memory_on else []
-        return {"memory": memory_on, "turns": turns, "rows": rows, "seconds": round(time.perf_counter() - started, 1),
+        in_use = []
+        if memory_on:
+            final = await session.next_prompt()
+            in_use = [seg.text for seg in final.segments if seg.source.startswith("summary:")]
+        return {"memory": memory_on, "turns": turns, "tree": tree, "rows": rows, "summaries_in_use": in_use, "seconds": round(time.perf_counter() - started, 1),
                 "summary_seconds": round(aside_seconds, 1), "summaries_written": written, "merges": merged,
                 "failed": failed, "summaries_kept": len(summaries),
                 "sample_summaries": [s.text for s in summaries[:3]]}

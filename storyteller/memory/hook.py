@@ -29,7 +29,8 @@ def recall_of(session: Any, messages: Any) -> Recall | None:
     memory: StoryMemory | None = getattr(session, "memory", None)
     if memory is None or not settings.enabled:
         return None
-    recall, _view, _located = recall_for(memory.state, messages, session.story.nodes, settings, _room(session))
+    recall, _view, _located = recall_for(memory.state, messages, session.story.nodes, settings, _room(session),
+                                       count_tokens=session.parts.count_sync)
     return recall
 
 

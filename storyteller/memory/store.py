@@ -17,7 +17,8 @@ from typing import Any
 
 from storyteller.config import MemorySettings
 from storyteller.fileio import atomic_write
-from storyteller.memory.model import Located, MemoryState, cover, message_key
+from storyteller.memory.details import split_details, with_details
+from storyteller.memory.model import Located, MemoryState, Summary, cover, message_key
 from storyteller.prompt import Recall
 
 __all__ = ["FILE", "PathView", "StoryMemory", "recall_for"]
@@ -120,7 +121,7 @@ def budgets(settings: MemorySettings, room: int) -> tuple[int, int]:
 
 
 def recall_for(state: MemoryState, messages: Sequence[Any], nodes: Mapping[str, Any], settings: MemorySettings,
-               room: int) -> tuple[Recall, PathView, list[Located]]:
+               room: int, count_tokens: Callable[[str], int] | None = None) -> tuple[Recall, PathView, list[Located]]:
     """What memory puts into the prompt for a reply after ``messages``.
 
     Args:
@@ -129,6 +130,8 @@ def recall_for(state: MemoryState, messages: Sequence[Any], nodes: Mapping[str, 
         nodes: Every node of the story, by id.
         settings: Memory settings.
         room: Tokens of context minus the reply.
+        count_tokens: Counts tokens; with it, summaries past their budget send only their
+            details line, oldest first, before the builder leaves any out.
 
     Returns:
         The builder's :class:`~storyteller.prompt.Recall`, the path view and the summaries that
@@ -139,13 +142,44 @@ def recall_for(state: MemoryState, messages: Sequence[Any], nodes: Mapping[str, 
     summary_budget, pinned_budget = budgets(settings, room)
 
     def summaries(trimmed: int) -> list[tuple[str, str]]:
-        return [(f"summary:{item.summary.id}", item.summary.text) for item in cover(located, trimmed)]
+        return fit_summaries(cover(located, trimmed), summary_budget, count_tokens)
 
     pins = state.active_pins(view.heads, nodes, dict(zip(view.heads, view.texts, strict=True)))
     recall = Recall(pinned=tuple((f"pin:{pin.id}", text) for pin, text in pins),
                     summaries=summaries if located else None, summary_budget=summary_budget,
                     pinned_budget=pinned_budget, position=settings.position)
     return recall, view, located
+
+
+def fit_summaries(chosen: Sequence[Located], budget: int,
+                  count_tokens: Callable[[str], int] | None) -> list[tuple[str, str]]:
+    """The ``(source, text)`` of the summaries chosen for a prompt, within ``budget`` if it can be.
+
+    A detail an older summary already lists is not listed again. Past the budget, model-written
+    summaries send only their details line, oldest first (a weak model's retelling is worth
+    less than the names and objects it was written from); what is still over is left to the
+    prompt builder, which leaves out the oldest. The player's summaries are sent as written.
+    """
+    seen: list[str] = []
+    out: list[tuple[str, str, Summary]] = []
+    for item in chosen:
+        summary = item.summary
+        body, listed = split_details(summary.text)
+        text = summary.text if summary.manual else with_details(body, listed, limit=len(listed), already=seen)
+        seen += listed
+        out.append((f"summary:{summary.id}", text, summary))
+    if count_tokens is not None:
+        total = sum(count_tokens(text) + 6 for _, text, _ in out)
+        for number, (source, text, summary) in enumerate(out):
+            if total <= budget:
+                break
+            body, listed = split_details(text)
+            if summary.manual or not listed or not body.strip():
+                continue
+            short = with_details("", listed, limit=len(listed)).strip()
+            total -= count_tokens(text) - count_tokens(short)
+            out[number] = (source, short, summary)
+    return [(source, text) for source, text, _ in out]
 
 
 def covered(located: Sequence[Located]) -> set[int]:

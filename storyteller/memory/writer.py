@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storyteller.config import MemorySettings
+from storyteller.memory.details import MAX_MERGED_DETAILS, details_of, names_of, split_details, with_details
 from storyteller.memory.store import PathView, StoryMemory, budgets, merge_pair, spans_to_write
 
 __all__ = ["MERGE_INSTRUCTION", "SUMMARY_INSTRUCTION", "Maintenance", "clean_summary", "maintain", "passage"]
@@ -41,49 +42,9 @@ def passage(view: PathView, start: int, end: int, names: Callable[[str], str]) -
     return "\n".join(f"{names(view.authors[i])}: {view.texts[i].strip()}" for i in range(start, end))
 
 
-_NOT_NAMES = {"i", "you", "your", "he", "she", "it", "we", "they", "the", "a", "an", "and", "but", "then", "mr", "mrs"}
-_QUOTED = re.compile(r"(?:^|\s)['\"“‘]([^'\"”’\n]{2,40})['\"”’](?=[\s.,!?;:]|$)")
-MAX_NAMES = 12
-
-
 def key_names(texts: Sequence[str]) -> list[str]:
-    """Names (capitalised words inside a sentence) and short quoted words, in order of appearance.
-
-    A small model's summary often drops exactly these; :func:`maintain` lists the ones it dropped
-    after it. Scripts without capitals give none, which costs nothing.
-    """
-    found: list[str] = []
-
-    def add(name: str) -> None:
-        name = name.strip(" '’-").removesuffix("'s").removesuffix("’s")
-        if name and name.lower() not in _NOT_NAMES and name not in found:
-            found.append(name)
-
-    for text in texts:
-        for quoted in _QUOTED.findall(text):
-            if len(quoted.split()) <= 3:
-                add(quoted)
-        for sentence in re.split(r"(?<=[.!?…:;])\s+|\n+", text):
-            run: list[str] = []
-            for position, raw in enumerate(sentence.split()):
-                word = raw.strip(".,!?;:()[]\"“”‘’*_")
-                capital = position > 0 and word[:1].isupper() and word.lower() not in _NOT_NAMES
-                if capital:
-                    run.append(word)
-                if run and (not capital or raw[-1:] in ".,!?;:)\"”"):
-                    add(" ".join(run))
-                    run = []
-            if run:
-                add(" ".join(run))
-    return found
-
-
-def with_names(summary: str, texts: Sequence[str]) -> str:
-    """The summary, followed by the names of ``texts`` it left out (at most :data:`MAX_NAMES`)."""
-    body, _, listed = summary.partition("\nNames: ")
-    low = body.lower()
-    names = [n for n in key_names([*texts, listed]) if n.lower() not in low][:MAX_NAMES]
-    return f"{body}\nNames: {', '.join(names)}." if names else body
+    """Names and short quoted words of ``texts`` (see :mod:`storyteller.memory.details`)."""
+    return names_of(texts)
 
 
 def clean_summary(text: str) -> str:
@@ -137,7 +98,7 @@ async def maintain(memory: StoryMemory, messages: Sequence[Any], *, trimmed: int
         if not text:  # stopped, or the model gave nothing: try again after a later reply
             done.failed.append(f"messages {start + 1}-{end}")
             return done
-        text = with_names(text, view.texts[start:end])
+        text = with_details(text, details_of(view.texts[start:end], view.texts))
         summary = memory.state.add_summary(view.keys[start:end], view.heads[start:end], text)
         memory.save()
         done.written.append(summary.id)
@@ -153,7 +114,11 @@ async def maintain(memory: StoryMemory, messages: Sequence[Any], *, trimmed: int
         if not text or count_tokens(text) >= count_tokens(a.summary.text) + count_tokens(b.summary.text):
             done.failed.append(f"merge of messages {a.start + 1}-{b.end}")
             break
-        text = with_names(text, [a.summary.text, b.summary.text])
+        # The details come from the parts' lines and the messages themselves, never from the
+        # model's retelling: what one summary listed stays listed after any number of merges.
+        details = [*split_details(a.summary.text)[1], *details_of(view.texts[a.start:a.end], view.texts),
+                   *split_details(b.summary.text)[1], *details_of(view.texts[b.start:b.end], view.texts)]
+        text = with_details(text, details, limit=MAX_MERGED_DETAILS)
         merged = memory.state.add_summary(a.summary.keys + b.summary.keys, a.summary.nodes + b.summary.nodes, text,
                                           parts=(a.summary.id, b.summary.id))
         memory.save()

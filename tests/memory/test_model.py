@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -193,15 +194,72 @@ def test_clean_summary() -> None:
     assert clean_summary("   ") == ""
 
 
-def test_key_names_and_the_names_line() -> None:
-    from storyteller.memory.writer import key_names, with_names
+def test_key_names_and_the_details_line() -> None:
+    from storyteller.memory.details import details_of, split_details, with_details
+    from storyteller.memory.writer import key_names
 
     texts = ["Sister Maud makes you promise to light a candle at the shrine of Saint Ebba.",
-             "The password is 'thistledown'. You walk on.", "The innkeeper's old dog is called Biscuit."]
-    assert key_names(texts) == ["Maud", "Saint Ebba", "thistledown", "Biscuit"]
-    assert with_names("Maud asked you for a candle.", texts) == \
-        "Maud asked you for a candle.\nNames: Saint Ebba, thistledown, Biscuit."
-    assert with_names("Maud, Saint Ebba, thistledown and Biscuit.", texts) == "Maud, Saint Ebba, thistledown and Biscuit."
+             "The password is 'thistledown'. You walk on.", "The innkeeper's old dog is called Biscuit.",
+             "Pell the lamplighter owes you 17 pennies. You thank Pell."]
+    # A name at a sentence's start counts when it is capitalised inside a sentence elsewhere
+    # (or the next word is capitalised too); "The" and "You" never do.
+    assert key_names(texts) == ["Sister Maud", "Saint Ebba", "thistledown", "Biscuit", "Pell"]
+    story = [*texts, *["The fog rolls in over the candle-lit marsh and the dog sleeps."] * 3]
+    details = details_of(texts, story)
+    assert details[:6] == ["Sister Maud", "Saint Ebba", "thistledown", "Biscuit", "Pell", "17"]
+    # Words the story used once are kept (grouped as they stand); scenery it repeats is not.
+    assert {"shrine", "password", "innkeeper", "lamplighter owes", "pennies"} <= set(details)
+    assert "marsh" not in details and "fog" not in details
+    line = with_details("Maud asked you for a candle.", details)
+    body, listed = split_details(line)
+    assert body == "Maud asked you for a candle." and "candle" not in listed and "Saint Ebba" in listed
+    assert split_details("Old.\nNames: Wren, Carrowmoor.") == ("Old.", ["Wren", "Carrowmoor"])
+
+
+async def test_a_merge_keeps_every_detail_its_parts_listed(story) -> None:
+    """The 80-turn run lost a name listed first on a part's line and every lowercase detail
+    (thistledown) at a merge: the merged line is now the union of the parts' lines."""
+    from storyteller.memory.details import split_details
+    from storyteller.memory.writer import MERGE_INSTRUCTION, maintain
+
+    async def write(instruction: str, text: str, max_tokens: int) -> str:
+        return "Something happened by the sea." if instruction == MERGE_INSTRUCTION else "A walk. " * 6
+
+    memory = StoryMemory.of(story)
+    settings = MemorySettings(span_messages=4, keep_recent=4, lookahead_messages=0, jobs_per_turn=2)
+    words = lambda text: len(text.split())  # noqa: E731
+    await maintain(memory, story.messages(), trimmed=8, fill=1.0, room=2000, settings=settings,
+                   write=write, count_tokens=words, names=lambda a: a)
+    first, second = memory.state.summaries
+    # What the parts listed (here written as a player might correct them) survives the merge.
+    memory.state.summaries = [replace(first, text="A walk.\nDetails: Ilsabet, thistledown, brass astrolabe."),
+                              replace(second, text="A walk.\nNames: Gullet, Marigold.")]
+    done = await maintain(memory, story.messages(), trimmed=8, fill=1.0, room=60, settings=settings,
+                          write=write, count_tokens=words, names=lambda a: a)
+    assert len(done.merged) == 1, done
+    merged = memory.state.summary(done.merged[0])
+    body, listed = split_details(merged.text)
+    assert body == "Something happened by the sea."
+    assert {"Ilsabet", "thistledown", "brass astrolabe", "Gullet", "Marigold"} <= set(listed)
+
+
+def test_summaries_past_their_budget_send_their_details_first(story) -> None:
+    from storyteller.memory.store import fit_summaries
+
+    state = MemoryState()
+    keys = PathView.of(story.messages()).keys
+    old = state.add_summary(keys[0:4], (), "A long retelling of nothing much at all," * 4 + "\nDetails: Ilsabet, Gullet.")
+    new = state.add_summary(keys[4:8], (), "Ilsabet walks to the Gullet.\nDetails: Ilsabet, Marigold.")
+    mine = state.add_summary(keys[8:12], (), "My own words, kept.\nDetails: Ilsabet.", manual=True)
+    chosen = cover(state.locate(keys), 12)
+    words = lambda text: len(text.split())  # noqa: E731
+    roomy = fit_summaries(chosen, 500, words)
+    # A detail an older summary lists is not listed again; the player's text is sent as written.
+    assert roomy == [(f"summary:{old.id}", old.text), (f"summary:{new.id}", "Ilsabet walks to the Gullet.\nDetails: Marigold."),
+                     (f"summary:{mine.id}", mine.text)]
+    tight = fit_summaries(chosen, 40, words)
+    # Over the budget, the oldest model summary sends only its details line.
+    assert tight[0] == (f"summary:{old.id}", "Details: Ilsabet, Gullet.") and tight[1:] == roomy[1:]
 
 
 async def test_maintain_writes_spans_then_merges_within_the_budget(story) -> None:
@@ -225,7 +283,7 @@ async def test_maintain_writes_spans_then_merges_within_the_budget(story) -> Non
     chosen = cover(located, 16)
     # The budget is 40 tokens (20% of 200): four 12-word summaries passed 80% of it, so the two
     # pairs that cover the fewest messages were merged, and the prompt now uses the merged two.
-    assert [(x.start, x.end, x.summary.text) for x in chosen] == [(0, 8, "Merged."), (8, 16, "Merged.")]
+    assert [(x.start, x.end, x.summary.text.split("\n")[0]) for x in chosen] == [(0, 8, "Merged."), (8, 16, "Merged.")]
     assert StoryMemory.of(story).state.summaries, "saved as it goes"
     # Nothing more to do: every span is covered, and a corrected summary is never merged away.
     fixed = memory.state.edit_summary(chosen[0].summary.id, "Mine.")

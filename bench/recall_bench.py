@@ -182,6 +182,9 @@ async def _run(turns: int, memory_on: bool) -> dict[str, Any]:
                     "answered": _contains(answer, question.keys),
                     "answer": answer[:200],
                 })
+                # Kept as it goes: a run stopped early still shows the questions it asked.
+                _progress(memory_on, turns).write_text(json.dumps({"turn": turn, "rows": rows, "summaries_written": written,
+                                                                    "merges": merged, "failed": failed}), encoding="utf-8")
         summaries = session.memory.state.summaries if memory_on else []
         in_use = []
         if memory_on:
@@ -210,6 +213,10 @@ def summarize(run: dict[str, Any]) -> dict[str, Any]:
         "answered_pinned": _share(rows, "answered", True), "answered_summarised": _share(rows, "answered", False),
         "in_prompt_all": _share(rows, "in_prompt", None), "answered_all": _share(rows, "answered", None),
     }
+
+
+def _progress(memory_on: bool, turns: int) -> Any:
+    return _story.bench_home() / f"recall-{'on' if memory_on else 'off'}-{turns}.progress.json"
 
 
 def _partial(mode: str, turns: int) -> Any:

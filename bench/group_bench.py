@@ -176,22 +176,29 @@ async def play(mode: str, turns: int, *, verbose: bool = False, threads: int | N
     rows: list[dict[str, Any]] = []
     before: list[int] = []
     previous_speaker = ""
+    asides: list[Any] = []  # side-road generations (memory's scene summaries) since the last reply
     started = time.perf_counter()
     try:
         for number, line in enumerate(group_script(turns, names)):
             log.events.clear()
             await session.submit(line)
-            speaker, prompt, attempts = "", None, []
+            speaker, prompt, attempts, replying = "", None, [], False
             for what, value in log.events:
                 if what == "start":
-                    speaker, prompt, attempts = value, None, []
+                    speaker, prompt, attempts, replying = value, None, [], True
                 elif what == "prompt":
                     prompt = value
                 elif what == "generation":
-                    attempts.append(value)
-                elif what == "done" and prompt is not None:
+                    (attempts if replying else asides).append(value)
+                elif what == "done":
+                    replying = False
+                    if prompt is None:
+                        continue
                     row = _record(number + 1, line, speaker, previous_speaker, prompt, attempts, value,
                                   tokenize, before, names, user)
+                    row["asides_before"] = len(asides)
+                    row["aside_evaluated"] = sum(a["stats"].tokens_evaluated or 0 for a in asides if a["stats"])
+                    asides = []
                     before = tokenize(prompt.text or "") + tokenize(attempts[-1]["raw"] if attempts else "")
                     previous_speaker = speaker
                     row["seconds"] = round(time.perf_counter() - started, 2)
@@ -311,6 +318,10 @@ def summarise(key: str, head: dict[str, Any], rows: list[dict[str, Any]]) -> dic
         "stopped_at_other_rate": _round(sum(bool(r["stopped_at_other"]) for r in rows) / len(rows))
         if rows and all("stopped_at_other" in r for r in rows) else None,
         "full_reads": sum(1 for r in rows[1:] if _full_read(r)),
+        "asides": sum(r.get("asides_before", 0) for r in rows) if rows and "asides_before" in rows[0] else None,
+        "replies_after_aside": sum(1 for r in over if r.get("asides_before")),
+        "evaluated_over_new_after_aside": total([r for r in over if r.get("asides_before")]),
+        "evaluated_over_new_not_after_aside": total([r for r in over if not r.get("asides_before")]),
         "evaluated_over_new_without_full_reads": total([r for r in over if not _full_read(r)]),
         "loadavg": [head.get("loadavg_start"), rows[-1]["loadavg"] if rows else None],
         "seconds": rows[-1]["seconds"] if rows else None,
@@ -387,6 +398,9 @@ def _markdown(results: dict[str, dict[str, Any]]) -> str:
         row("the same in what the engine streamed (before the stream filter)", "raw_other_turn_rate", _pct),
         row("replies a stop string cut at another's marker (the model tried)", "stopped_at_other_rate", _pct),
         row("replies that read the whole prompt again (after the first)", "full_reads"),
+        row("side-road generations (memory's scene summaries) between replies", "asides"),
+        row("same, totals, overflowing replies right after one", "evaluated_over_new_after_aside"),
+        row("same, totals, the other overflowing replies", "evaluated_over_new_not_after_aside"),
         row("empty replies", "empty_replies"),
     ]
     trees = ", ".join(f"{m} at {results[m]['tree'] or 'an unrecorded commit'}" for m in modes)

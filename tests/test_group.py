@@ -113,6 +113,7 @@ def test_join_expands_char_per_member_and_wraps_each_field() -> None:
     ]
     assert "Wren Calloway: hi" in info.mes_example and "Ink & Margin: hi" in info.mes_example
     assert "[Write the next reply only as Wren Calloway.]" in info.post_history_instructions
+    assert "[Write" not in group_character(group, cards, "Wren Calloway", user="Ada", nudge=False).post_history_instructions
     # the same head whoever speaks (only the post-history nudge differs)
     other = group_character(group, cards, "Ink & Margin", user="Ada")
     assert (other.name, other.description, other.personality, other.scenario, other.mes_example) == \

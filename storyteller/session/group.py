@@ -38,6 +38,7 @@ __all__ = [
     "last_speaker",
     "member_list",
     "new_group",
+    "nudge_helps",
     "speaker_rng",
     "talkativeness",
 ]
@@ -226,8 +227,20 @@ def group_stops(group: GroupSettings, speaker: str) -> list[str]:
 
 
 def group_nudge(speaker: str) -> str:
-    """SillyTavern's group nudge: sent after the history, so it costs nothing cached."""
+    """SillyTavern's group nudge for chat completion: sent after the history, so it costs nothing cached."""
     return f"[Write the next reply only as {speaker}.]"
+
+
+def nudge_helps(target: str, mode: str) -> bool:
+    """Whether a group prompt needs :func:`group_nudge` to say who speaks.
+
+    A text-completion chat prompt ends with the reply header ``Wren Calloway:``, which already
+    says it; a nudge there would only be one more edit for the cache on the next reply (it is
+    gone from the next prompt). As in SillyTavern, which sends its nudge with chat completion
+    only, the nudge goes to chat-completion requests (``target`` ``messages``), and to prompts
+    whose header is the template's bare assistant turn (instruct mode).
+    """
+    return not (target == "text" and mode == "chat")
 
 
 def _joined(group: GroupSettings, members: Sequence[GroupMember], cards_by_name: Mapping[str, Card | None],
@@ -251,17 +264,19 @@ def _joined(group: GroupSettings, members: Sequence[GroupMember], cards_by_name:
 
 
 def group_character(group: GroupSettings, cards_by_name: Mapping[str, Card | None], speaker: str, *,
-                    user: str) -> CharacterInfo:
+                    user: str, nudge: bool = True) -> CharacterInfo:
     """The card a group turn's prompt holds, for ``speaker``.
 
     ``swap``: the speaker's card (the group's scenario in place of its own when set). ``join`` and
     ``join_muted``: the members' fields joined (the speaker is included even when muted, as in
     SillyTavern), named after the member list, so nothing before the history depends on who
-    speaks; the speaker's post-history instructions and :func:`group_nudge` go after the history.
+    speaks; the speaker's post-history instructions and, with ``nudge`` (see :func:`nudge_helps`),
+    :func:`group_nudge` go after the history.
     """
     card = cards_by_name.get(speaker)
     post = expand_names((card.post_history_instructions if card else "").strip(), speaker, user)
-    post = f"{post}\n{group_nudge(speaker)}" if post else group_nudge(speaker)
+    if nudge:
+        post = f"{post}\n{group_nudge(speaker)}" if post else group_nudge(speaker)
     if group.cards == "swap":
         if card is None:
             return CharacterInfo(name=speaker, scenario=group.scenario, post_history_instructions=post)

@@ -42,7 +42,7 @@ from storyteller.prompt import (
     expand_names,
 )
 from storyteller.sampling import Sampling
-from storyteller.session.group import choose_speakers, group_character, group_stops, last_speaker
+from storyteller.session.group import choose_speakers, group_character, group_stops, last_speaker, nudge_helps
 from storyteller.story.model import GroupSettings, Mode, StorySettings
 from storyteller.story.tree import Message as StoryMessage
 
@@ -244,13 +244,17 @@ async def build_turn(parts: SessionParts, story_name: str, st: StorySettings, me
         member = group.member(speaker or "") or group.member(next_speaker(parts, story_name, st, messages) or "")
         assert member is not None
         name, card = member.name, parts.members.get(member.name)
-        character = group_character(group, parts.members, name, user=persona.name)
+        character = group_character(group, parts.members, name, user=persona.name,
+                                    nudge=nudge_helps(parts.builder.options.target, st.mode))
         stops = tuple(group_stops(group, name))
         books = dedupe_books(books + [book for who, book in parts.member_books.items()
                                       if who == name or not getattr(group.member(who), "lore_only_when_speaking", False)])
     history = history_of(messages, mode=st.mode, user=persona.name, speaker=name,
                          members=[m.name for m in group.members] if group is not None else ())
     sampling = parts.sampling(st)
+    # Joined cards: entries that match the character's description, personality or scenario
+    # read the joined fields the prompt holds, so the lore in the head is the same whoever speaks.
+    scanned = character if group is not None and group.cards != "swap" else card
     lore = None
     inserts: list[WorldInfoInsert] = []
     if books:
@@ -260,9 +264,9 @@ async def build_turn(parts: SessionParts, story_name: str, st: StorySettings, me
             rng=seeded_rng(story_name, len(history)),
             sources=ScanSources.with_author_note(
                 st.authors_note.text, persona_description=persona.description,
-                character_description=card.description if card else "",
-                character_personality=card.personality if card else "",
-                scenario=card.scenario if card else ""),
+                character_description=scanned.description if scanned else "",
+                character_personality=scanned.personality if scanned else "",
+                scenario=scanned.scenario if scanned else ""),
             timed=TimedEffectsState.model_validate(st.timed_effects or {}),
             chat_length=len(history),
             character=card.name if card else None,

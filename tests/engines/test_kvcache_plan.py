@@ -57,3 +57,54 @@ def test_plan_is_always_consistent(cached: list[int], prompt: list[int], shift: 
     for a, b in plan.removals:
         assert last <= a < b <= len(cached)
         last = b
+
+
+def _group_prompt(msgs: list[list[int]], first: int, last: int, *, note: bool, lore: list[int], speaker: int,
+                  nudge: bool) -> list[int]:
+    """Token ids shaped like a joined group prompt: a head, lore entries, the cards, the history
+    (the author's note four messages from the end), the nudge, the reply header."""
+    head, card = list(range(1, 45)), list(range(100, 600))
+    entries = [[900 + k * 40 + i for i in range(31)] for k in lore]
+    history: list[int] = []
+    for i in range(first, last):
+        if note and i == last - 4:
+            history += [40, 41, *range(700, 725), 42]
+        history += msgs[i]
+    header = [20, 21, 22 + speaker, 30]
+    return head + sum(entries, []) + card + history + ([40, 41, 600, 601, 22 + speaker, 42] if nudge else []) + header
+
+
+def _ideal_new(cached: list[int], prompt: list[int], least: int = 8) -> int:
+    """What an ideal cache still reads: the prompt less every common run of ``least`` tokens or more."""
+    import difflib
+
+    matcher = difflib.SequenceMatcher(None, cached, prompt, autojunk=False)
+    return len(prompt) - sum(b.size for b in matcher.get_matching_blocks() if b.size >= least)
+
+
+def test_group_turns_read_what_an_ideal_cache_reads() -> None:
+    """A group reply brings several edits at once: the oldest messages trimmed, the author's note
+    in, out or moved, two lore entries swapped at the head, the previous nudge gone. Every message
+    starts with the same few header tokens, so short runs repeat everywhere; the plan must still
+    keep every long run an ideal cache keeps (with or without the nudge)."""
+    import random
+
+    rng = random.Random(3)
+    msgs = []
+    for n in range(160):
+        r = random.Random(n)
+        header = [10, 11, 12] if n % 3 == 0 else [20, 21, 22 + n % 3, 30]
+        msgs.append(header + [r.randrange(2000, 2100) for _ in range(r.randrange(20, 60))] + [99])
+    for nudge in (True, False):
+        excess = []
+        for t in range(30, 150):
+            first = t - 25
+            cached = _group_prompt(msgs, first, t, note=t % 3 > 0, lore=[0, 1] if t % 5 else [1, 0],
+                                   speaker=t % 3, nudge=nudge) + msgs[t][4:]  # + the reply it generated
+            first += rng.choice([0, 0, 1, 2])
+            prompt = _group_prompt(msgs, first, t + 1, note=(t + 1) % 3 > 0, lore=[0, 1] if (t + 1) % 5 else [1, 0],
+                                   speaker=(t + 1) % 3, nudge=nudge)
+            plan = plan_reuse(cached, prompt, insert=True)
+            evaluated = len(prompt) - plan.kept
+            excess.append(evaluated - _ideal_new(cached, prompt))
+        assert max(excess) <= 0, f"the plan read more than an ideal cache (nudge={nudge}): {excess}"

@@ -26,6 +26,7 @@ cache span plus an inserted prompt span at the same place, which the engine alre
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -129,7 +130,9 @@ class StalenessTracker:
         n = plan.reused
         out._edits, out._since, out._cause = [0] * n, [0] * n, [""] * n
         blocks = plan.blocks or _blocks_of(plan)
-        points = edit_points(plan)
+        # Count the edits as planned: a run a policy evaluated again is fresh, and the seam it
+        # leaves in the plan is not one more edit for the tokens after it.
+        points = edit_points(plan) if causes is None else causes
         k = 0
         for block in blocks:
             for i in range(block.length):
@@ -300,19 +303,36 @@ def _recompute_after_edits(plan: ReusePlan, window: int) -> int:
     """Turn the first ``window`` tokens of each kept run after an edit into an in-place insert."""
     if window <= 0:
         return 0
-    blocks: list[Block] = [plan.blocks[0]] if plan.blocks else []
-    inserts = list(plan.inserts)
     edited_starts = {p for p, _ in edit_points(plan)}
+    spans = [(b.prompt_start, b.prompt_start + window) for b in plan.blocks[1:] if b.prompt_start in edited_starts]
+    return _recompute_spans(plan, spans)
+
+
+def _recompute_spans(plan: ReusePlan, spans: Sequence[tuple[int, int]]) -> int:
+    """Turn the kept tokens inside ``spans`` (prompt positions) into in-place inserts.
+
+    The first kept run (the unchanged prefix) is never touched: it is exact. Returns how many
+    tokens will be evaluated again.
+    """
+    if not spans or not plan.blocks:
+        return 0
+    wanted = _merge(sorted(spans))
+    blocks: list[Block] = [plan.blocks[0]]
+    inserts = list(plan.inserts)
     recomputed = 0
     for block in plan.blocks[1:]:
-        if block.prompt_start not in edited_starts:
-            blocks.append(block)
-            continue
-        r = min(window, block.length)
-        recomputed += r
-        inserts.append((block.prompt_start, block.prompt_start + r))
-        if block.length > r:
-            blocks.append(Block(block.cache_start + r, block.prompt_start + r, block.length - r))
+        at, end = block.prompt_start, block.prompt_start + block.length
+        for a, b in wanted:
+            a, b = max(a, at), min(b, end)
+            if a >= b:
+                continue
+            if a > at:
+                blocks.append(Block(block.cache_start + (at - block.prompt_start), at, a - at))
+            inserts.append((a, b))
+            recomputed += b - a
+            at = b
+        if at < end:
+            blocks.append(Block(block.cache_start + (at - block.prompt_start), at, end - at))
     plan.blocks = blocks
     plan.inserts = _merge(sorted(inserts))
     # Removals follow from the blocks: everything of the cache outside them goes.

@@ -149,3 +149,18 @@ def test_every_policy_keeps_the_plan_consistent(cached: list[int], prompt: list[
     assert len(decision.projection) == plan.reused
     if policy == "exact":
         assert not plan.inserts
+
+
+def test_a_run_evaluated_again_mid_block_is_fresh_and_not_an_edit() -> None:
+    from storyteller.engines._staleness import _recompute_spans
+
+    cached, prompt = HEAD + CARD + HIST, HEAD + LORE + CARD + HIST + NEW
+    plan = _plan(cached, prompt)
+    causes = edit_points(plan)
+    hist_at = len(HEAD) + len(LORE) + len(CARD)
+    assert _recompute_spans(plan, [(hist_at + 10, hist_at + 12)]) == 2
+    _covers(plan, cached, prompt)
+    stale = StalenessTracker().project(plan, causes)
+    assert stale.edits(hist_at + 10) == 0 and stale.edits(hist_at + 11) == 0  # evaluated again
+    # The tokens after it missed the lore's insertion, and nothing else: the seam is no edit.
+    assert stale.edits(hist_at + 12) == 1 and stale.edits(hist_at + 50) == 1

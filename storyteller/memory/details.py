@@ -29,7 +29,8 @@ __all__ = ["MAX_DETAILS", "MAX_MERGED_DETAILS", "details_of", "split_details", "
 LABEL = "Details: "
 _OLD_LABEL = "Names: "
 MAX_NAMES = 12
-MAX_RARE = 10
+MAX_RARE = 14
+RARE_PER_MESSAGE = 3
 MAX_DETAILS = MAX_NAMES + MAX_RARE
 MAX_MERGED_DETAILS = 64
 RARE_MESSAGES = 2
@@ -110,7 +111,9 @@ def rare_of(texts: Sequence[str], story: Sequence[str]) -> list[str]:
     """Runs of words of ``texts`` that at most :data:`RARE_MESSAGES` messages of ``story`` use.
 
     Words of three letters or more, not capitalised (names are :func:`names_of`'s), not common
-    English words; neighbours are kept together (``hollow willow stump``).
+    English words; neighbours are kept together (``hollow willow stump``). At most
+    :data:`RARE_PER_MESSAGE` from one message (its longest, in their order), so one long
+    description cannot crowd out the short line that planted a fact.
     """
     seen: dict[str, int] = {}
     for message in story:
@@ -118,6 +121,7 @@ def rare_of(texts: Sequence[str], story: Sequence[str]) -> list[str]:
             seen[word] = seen.get(word, 0) + 1
     found: list[str] = []
     for text in texts:
+        runs: list[str] = []
         for sentence in _SENTENCES.split(text):
             run: list[str] = []
             for raw in sentence.split():
@@ -128,10 +132,14 @@ def rare_of(texts: Sequence[str], story: Sequence[str]) -> list[str]:
                 if rare:
                     run.append(word)
                 if run and (not rare or raw[-1:] in _STRIP):
-                    _add(found, " ".join(run))
+                    _add(runs, " ".join(run))
                     run = []
             if run:
-                _add(found, " ".join(run))
+                _add(runs, " ".join(run))
+        longest = set(sorted(runs, key=len, reverse=True)[:RARE_PER_MESSAGE])
+        for item in runs:
+            if item in longest:
+                _add(found, item)
     return found
 
 

@@ -41,11 +41,14 @@ async def test_summaries_are_written_beside_the_story_and_reach_the_prompt(embed
         assert [n.kind for n in added] == ["do", "generation"]
         summary = session.memory.state.summaries[0]
         assert all(summary.text not in n.text and "Summarize" not in n.text for n in story.nodes.values())
+        # Whatever the 135M model wrote, the name it covered is kept (in its words or on the Details line).
+        assert "Oswin Tarrow" in summary.text
         # The next prompt carries it (its messages have left the window) and the pin.
         prompt = await session.next_prompt()
         kinds = {s.kind: s for s in prompt.segments}
         assert "[Pinned: Your sister Wren waits in Carrowmoor.]" in (prompt.text or "")
         assert f"summary:{summary.id}" in {s.source for s in prompt.segments if s.kind == "summary"}
+        assert "Oswin Tarrow" in (prompt.text or "")
         assert kinds["pinned"].source == f"pin:{pin.id}"
     finally:
         await session.close()

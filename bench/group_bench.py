@@ -302,6 +302,10 @@ def summarise(key: str, head: dict[str, Any], rows: list[dict[str, Any]]) -> dic
         "evaluated_over_new_speaker_changed": total(changed),
         "evaluated_over_new_same_speaker": total(same),
         "recomputed_tokens": recomputed,
+        "policy_rereads": sum(_policy_rereads(r) for r in known),
+        "evaluated_over_new_without_policy_rereads": _round(
+            (sum(r["evaluated"] for r in known) - sum(_policy_rereads(r) for r in known))
+            / max(1, sum(r["new_tokens"] for r in known))) if known else None,
         "evaluated_over_new_without_recompute": _round(
             (sum(r["evaluated"] for r in known) - recomputed) / max(1, sum(r["new_tokens"] for r in known)))
         if known else None,
@@ -332,6 +336,18 @@ def summarise(key: str, head: dict[str, Any], rows: list[dict[str, Any]]) -> dic
 def _full_read(row: dict[str, Any]) -> bool:
     """The engine read (nearly) the whole prompt again for this reply."""
     return bool(row["evaluated"]) and row["evaluated"] >= 0.9 * row["prompt_tokens"]
+
+
+def _policy_rereads(row: dict[str, Any]) -> int:
+    """Tokens ``balanced`` read again for accuracy in one reply, estimated from the cache note: the
+    window after each edit, plus, when it read again from a stale token on, the tokens from there
+    to the end of the prompt less the reply's new tokens (which come last). 0 under other policies."""
+    note = row["cache_note"] or ""
+    extra = _recomputed(note)
+    found = re.search(r"evaluated again from token (\d+)", note)
+    if found:
+        extra += max(0, row["prompt_tokens"] - int(found.group(1)) - row["new_tokens"])
+    return min(extra, max(0, (row["evaluated"] or 0) - row["new_tokens"]))
 
 
 def _recomputed(note: str) -> int:
@@ -383,6 +399,8 @@ def _markdown(results: dict[str, dict[str, Any]]) -> str:
         row("same, totals over those replies", "evaluated_over_new_total"),
         row("same, replies after a change of speaker", "evaluated_over_new_speaker_changed"),
         row("same, totals, less the policy's re-evaluation after edits", "evaluated_over_new_without_recompute"),
+        row("same, totals, less all the policy's re-reads (estimate: window after edits, stale tail)",
+            "evaluated_over_new_without_policy_rereads"),
         row("same, totals, replies that did not read the whole prompt again", "evaluated_over_new_without_full_reads"),
         row("new tokens per reply", "mean_new_tokens"),
         row("new tokens per reply after a change of speaker", "mean_new_tokens_speaker_changed"),

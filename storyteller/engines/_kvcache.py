@@ -32,8 +32,11 @@ __all__ = ["Block", "ReusePlan", "plan_reuse"]
 MIN_RUN = 16
 """A removed span is only assumed when at least this many tokens match after it: shorter runs
 (a repeated ``\\nUser:``) would be coincidences."""
-MIN_PREFIX = 4
-"""Edits with insertions need at least this many tokens shared from the start."""
+MIN_PREFIX = 3
+"""Edits with insertions need at least this many tokens shared from the start: the template's
+opening turn (``<|im_start|>system\n`` is three tokens in ChatML), so a prompt whose system
+prompt changed (a group in ``swap`` mode, where one member's card brings its own) keeps its
+history, while a prompt that starts differently from its first tokens is a new prompt."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,3 +108,15 @@ def test_group_turns_read_what_an_ideal_cache_reads() -> None:
             evaluated = len(prompt) - plan.kept
             excess.append(evaluated - _ideal_new(cached, prompt))
         assert max(excess) <= 0, f"the plan read more than an ideal cache (nudge={nudge}): {excess}"
+
+
+def test_a_new_system_prompt_keeps_the_history_after_it() -> None:
+    """A group in swap mode: one member's card brings its own system prompt, so the prompt differs
+    from its fourth token (after ``<|im_start|>system\\n``); the history after the cards is kept."""
+    opening, history = [1, 2, 3], list(range(5000, 5600))
+    cached = opening + list(range(100, 140)) + list(range(300, 700)) + history + [9] * 20
+    prompt = opening + list(range(200, 230)) + list(range(800, 1100)) + history + [7, 8]
+    plan = plan_reuse(cached, prompt, insert=True)
+    assert plan.prefix == 3 and plan.kept == 3 + len(history)
+    assert plan.inserts == [(3, 333)] and plan.removals == [(3, 443)]  # the new system prompt and card
+    assert len(prompt) - plan.kept == 330 + 2  # they and the new text are all that is read

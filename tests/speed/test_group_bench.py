@@ -99,3 +99,27 @@ def test_one_real_turn_through_the_runner(tmp_path, smollm2_path) -> None:
     assert first["evaluated"] >= first["prompt_tokens"] - 1
     assert first["speaker"] in NAMES and first["shown"] and "stopped_at_other" in first
     assert "## group" in (tmp_path / "out" / "benchmarks.md").read_text()
+
+
+def test_the_policys_rereads_and_the_side_roads_are_told_apart(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("STORYTELLER_BENCH_HOME", str(tmp_path))
+    rows = [
+        _row(1, "Wren Calloway", 1200, 1200, overflow=False, changed=False),
+        _row(2, "Halden Voss", 40, 300, note="reused 1600 of 1900 prompt tokens; policy balanced; recomputed 20 "
+             "tokens right after edits; evaluated again from token 1700 (stale tokens among the last 192)"),
+        _row(3, "Wren Calloway", 50, 51),
+    ]
+    for row, asides in zip(rows, (0, 0, 1), strict=True):
+        row["asides_before"], row["aside_evaluated"] = asides, 30 * asides
+    group_bench.progress_path("join-balanced").write_text("\n".join(
+        [json.dumps({"mode": "join", "members": NAMES, "cache_reuse": "balanced"}), *map(json.dumps, rows)]) + "\n")
+    result = group_bench.summarise("join-balanced", *group_bench.read_progress("join-balanced"))
+    # 20 after the edit, and 1900 - 1700 read again from a stale token less the 40 new ones
+    assert result["policy_rereads"] == 20 + 160
+    assert result["evaluated_over_new_total"] == round(351 / 90, 4)
+    assert result["evaluated_over_new_without_policy_rereads"] == round((351 - 180) / 90, 4)
+    assert result["asides"] == 1 and result["replies_after_aside"] == 1
+    assert result["evaluated_over_new_after_aside"] == round(51 / 50, 4)
+    assert result["evaluated_over_new_not_after_aside"] == round(300 / 40, 4)
+    table = group_bench._markdown({"join-balanced": result})
+    assert "| same, totals, less all the policy's re-reads (estimate: window after edits, stale tail) | 1.9 |" in table

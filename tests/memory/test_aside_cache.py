@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from storyteller.config import Settings
 from storyteller.engines import _llama_private as private
 from storyteller.engines.base import Chunk, GenerationRequest, PromptProgress, TextChunk
+from storyteller.errors import EngineError
 from storyteller.paths import get_paths
 from storyteller.session import open_session
 
@@ -132,8 +135,8 @@ async def test_an_aside_stopped_in_its_answer_or_its_prompt_leaves_the_cache(emb
         await session.close()
 
 
-async def test_a_plain_request_still_moves_the_cache(embedded_backend) -> None:
-    """The control: without ``keep_cache`` the engine keeps what it evaluated last, as before."""
+async def test_keep_cache_at_the_engine_also_when_the_request_fails(embedded_backend) -> None:
+    """The control first: without ``keep_cache`` the engine keeps what it evaluated last."""
     from storyteller.engines.base import collect
 
     first = GenerationRequest(prompt="The lighthouse keeper climbed the stairs and", )
@@ -149,4 +152,10 @@ async def test_a_plain_request_still_moves_the_cache(embedded_backend) -> None:
     moved = _cached(embedded_backend)
     result = await collect(embedded_backend, side)
     assert result.stats.tokens_evaluated and result.finish_reason in ("stop", "length")
+    assert _cached(embedded_backend) == moved
+    # A side road that fails after reading its prompt (a grammar llama.cpp refuses) leaves it too.
+    broken = GenerationRequest(prompt="The harbour master counted the boats and", keep_cache=True)
+    broken.sampling = broken.sampling.model_copy(update={"max_tokens": 8, "grammar": "root ::= ("})
+    with pytest.raises(EngineError, match="grammar"):
+        await collect(embedded_backend, broken)
     assert _cached(embedded_backend) == moved

@@ -26,6 +26,8 @@ REPLY_TOKENS = 40
 SEED = 1234
 NOTE = "Keep the fog close and the replies short; something in the marsh is watching."
 NOTE_INTERVAL = 3
+CACHE_REUSE: str | None = None
+"""``engine.cache_reuse`` for the run (None: the settings' default)."""
 
 # (kind, text) templates; {p} a place, {w} a person. Places and people are world-info keys.
 _PLACES = ("the lantern causeway", "the Drowned Bell inn", "the saltreed market", "the chapel of the low tide",
@@ -78,6 +80,8 @@ def settings_for(engine: str, url: str | None, *, reuse: bool = True, kv_state: 
     settings.engine.prefix_reuse = reuse
     settings.engine.context_shift = reuse
     settings.engine.kv_state = kv_state  # type: ignore[assignment]
+    if CACHE_REUSE:
+        settings.engine.cache_reuse = CACHE_REUSE  # type: ignore[assignment]
     if url:
         settings.remote.url = url
     settings.remote.context_length = CONTEXT

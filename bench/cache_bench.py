@@ -305,11 +305,13 @@ def run(engine: str = "embedded", url: str | None = None, turns: int = 100, naiv
     if plain is not None:
         result["naive_per_turn"] = _story.turn_rows(plain["turns"])
     name = ("cache" if engine == "embedded" else f"cache-{engine}") + ("" if memory else "-nomemory")
+    if _story.CACHE_REUSE and _story.CACHE_REUSE != "balanced":
+        name += f"-{_story.CACHE_REUSE}"
     if plain is None:
         _carry_naive(name, result)
     if publish:
         write_json(name, result)
-        write_section(name, _markdown(result))
+        write_section(name, _markdown(result, name))
     return result
 
 
@@ -338,7 +340,15 @@ def _policy_line(r: dict[str, Any]) -> str:
             "shows what each policy costs in prediction quality.")
 
 
-def _markdown(r: dict[str, Any]) -> str:
+def _flags(r: dict[str, Any]) -> str:
+    """The options that made this run differ from the default one."""
+    flags = "" if r.get("memory", True) else " --memory off"
+    if r.get("cache_reuse") and r["cache_reuse"] != "balanced":
+        flags += f" --cache-reuse {r['cache_reuse']}"
+    return flags
+
+
+def _markdown(r: dict[str, Any], name: str = "cache") -> str:
     def fmt(value: Any) -> str:
         if isinstance(value, float):
             return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
@@ -347,12 +357,12 @@ def _markdown(r: dict[str, Any]) -> str:
     ok_eval = r["evaluated_over_new"] is not None and r["evaluated_over_new"] <= TARGET_EVALUATED
     ok_ttft = r["ttft_over_new_eval"] is not None and r["ttft_over_new_eval"] <= TARGET_TTFT
     return f"""
-`python -m bench cache --engine {r['engine']} --turns {r['turns']} --context {r['context']}`: the scripted {r['turns']}-turn Hollowmere adventure on
+`python -m bench cache --engine {r['engine']} --turns {r['turns']} --context {r['context']}{_flags(r)}`: the scripted {r['turns']}-turn Hollowmere adventure on
 {r['model']} with a {r['context']}-token context and {r['reply_tokens']}-token replies; history is first
 trimmed at turn {fmt(r['first_overflow_turn'])}, world-info entries fire and stop as the player moves, and
 the author's note is inserted every third turn. "New tokens" are the prompt tokens an ideal cache
 holding the previous prompt and reply would still read. Means over the {r['overflow_turns']} turns that
-overflowed; {r['machine']}. Raw figures, per turn: `bench/results/cache.json`.
+overflowed; {r['machine']}. Raw figures, per turn: `bench/results/{name}.json`.
 {_policy_line(r)}
 
 How: the embedded engine aligns the new prompt with what its KV cache holds (difflib's longest
@@ -417,11 +427,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "from the turns), or off (published as cache-nomemory)")
     parser.add_argument("--context", type=int, default=_story.CONTEXT,
                         help=f"context size (default {_story.CONTEXT}; smaller overflows sooner, for a short run)")
+    parser.add_argument("--cache-reuse", choices=("exact", "balanced", "fast"),
+                        help="the embedded engine's reuse policy (default: the settings' default, balanced); "
+                             "another policy is published under its own name (cache-fast...)")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every turn to stderr")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     _story.CONTEXT = getattr(args, "context", _story.CONTEXT)
+    _story.CACHE_REUSE = getattr(args, "cache_reuse", None)
     result = run(getattr(args, "engine", "embedded"), getattr(args, "url", None), args.turns,
                  naive=not args.no_naive, verbose=args.verbose, memory=getattr(args, "memory", "on") != "off")
     summary = {k: v for k, v in result.items() if k not in ("per_turn", "naive_per_turn")}

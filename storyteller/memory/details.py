@@ -32,7 +32,7 @@ MAX_NAMES = 12
 MAX_RARE = 14
 RARE_PER_MESSAGE = 3
 MAX_DETAILS = MAX_NAMES + MAX_RARE
-MAX_MERGED_DETAILS = 64
+MAX_MERGED_DETAILS = 160
 RARE_MESSAGES = 2
 
 _NOT_NAMES = {"i", "you", "your", "he", "she", "it", "we", "they", "the", "a", "an", "and", "but", "then", "mr", "mrs",
@@ -174,7 +174,8 @@ def details_of(texts: Sequence[str], story: Sequence[str] = ()) -> list[str]:
 def split_details(text: str) -> tuple[str, list[str]]:
     """A summary's text as (body, details listed on its ``Details:`` or older ``Names:`` line)."""
     for label in (LABEL, _OLD_LABEL):
-        body, found, listed = text.partition("\n" + label)
+        body, found, listed = ("\n" + text).partition("\n" + label)
+        body = body[1:]
         if found:
             items = [item.strip() for item in listed.strip().removesuffix(".").split(",")]
             return body.rstrip(), [item for item in items if item]

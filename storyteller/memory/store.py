@@ -157,8 +157,9 @@ def fit_summaries(chosen: Sequence[Located], budget: int,
 
     A detail an older summary already lists is not listed again. Past the budget, model-written
     summaries send only their details line, oldest first (a weak model's retelling is worth
-    less than the names and objects it was written from); what is still over is left to the
-    prompt builder, which leaves out the oldest. The player's summaries are sent as written.
+    less than the names and objects it was written from); then the oldest details lines lose
+    their newest details until the rest fits (a long story's first merged summary can list more
+    than the whole budget holds). The player's summaries are sent as written.
     """
     seen: list[str] = []
     out: list[tuple[str, str, Summary]] = []
@@ -179,7 +180,21 @@ def fit_summaries(chosen: Sequence[Located], budget: int,
             short = with_details("", listed, limit=len(listed)).strip()
             total -= count_tokens(text) - count_tokens(short)
             out[number] = (source, short, summary)
-    return [(source, text) for source, text, _ in out]
+        for number, (source, text, summary) in enumerate(out):
+            if total <= budget:
+                break
+            body, listed = split_details(text)
+            if summary.manual or body.strip() or not listed:
+                continue
+            # Still over: the oldest details line loses its last-listed (newest) details, rather
+            # than the builder leaving the whole summary out.
+            keep = len(listed)
+            while keep and total - count_tokens(text) + count_tokens(with_details("", listed[:keep]).strip()) > budget:
+                keep -= max(1, keep // 8)
+            short = with_details("", listed[:keep], limit=keep).strip()
+            total += count_tokens(short) - count_tokens(text)
+            out[number] = (source, short, summary)
+    return [(source, text) for source, text, _ in out if text]
 
 
 def covered(located: Sequence[Located]) -> set[int]:

@@ -260,6 +260,10 @@ def test_summaries_past_their_budget_send_their_details_first(story) -> None:
     tight = fit_summaries(chosen, 40, words)
     # Over the budget, the oldest model summary sends only its details line.
     assert tight[0] == (f"summary:{old.id}", "Details: Ilsabet, Gullet.") and tight[1:] == roomy[1:]
+    # Over it still, the oldest details line loses its newest details (the whole summary is not lost).
+    tighter = fit_summaries(chosen, 28, words)
+    assert tighter == [(f"summary:{old.id}", "Details: Ilsabet."), (f"summary:{new.id}", "Details: Marigold."),
+                       (f"summary:{mine.id}", mine.text)]
 
 
 async def test_maintain_writes_spans_then_merges_within_the_budget(story) -> None:

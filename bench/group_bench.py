@@ -449,6 +449,8 @@ checkout). {any_r['machine']}; the machine is shared, so times are noisy
 {_findings(results)}
 
 {_WHY}
+
+{_EARLIER}
 """
 
 
@@ -475,6 +477,15 @@ and its examples at the head of the prompt; Ink & Margin's card has its own syst
 change to or from it alters the prompt from its fourth token on. The engine took a prompt sharing
 fewer than four tokens with its cache for a new one and read it whole (the 644ef8d+ run); since
 MIN_PREFIX went to three (the template's opening turn) it reads the new card and keeps the history."""
+
+
+_EARLIER = """Earlier runs, replaced above (their JSON is in git at f7b608c): at 644ef8d+, with the nudge in
+every prompt and side roads that left their prompt in the cache, `join` evaluated 1.62 times its
+new tokens with `fast` (median 1.0, totals 1.4; the 13 replies right after a scene summary evaluated 110-515
+tokens more than their new ones, unchanged history) and 2.42 with `balanced` (before RECENT_WINDOW); `swap` with
+`balanced` 5.84 over 78 turns, 91 of its 148 replies reading the whole prompt again (in its first
+25 turns, the length of the `swap` run above: totals 5.68, 23 of 42 replies reading it all again,
+1217 tokens evaluated per overflowing reply)."""
 
 
 def _findings(results: dict[str, dict[str, Any]]) -> str:

@@ -372,8 +372,10 @@ class PromptBuilder:
         inputs = state.inputs
         selected = state.selected_wi
         # Higher order sits closer to the chat; with volatile_last, what fires turn by turn
-        # comes after what is always there, so fewer cached tokens go stale when it changes.
-        ordered = sorted(selected, key=(lambda w: (not w.constant, w.order)) if volatile_last else (lambda w: w.order))
+        # comes after what is always there, so fewer cached tokens go stale when it changes, and
+        # entries of equal order keep one place whatever order the scan found them in this turn.
+        ordered = sorted(selected, key=(lambda w: (not w.constant, w.order, w.source, w.content)) if volatile_last
+                         else (lambda w: w.order))
         inputs.world_info = ordered
         by = {pos: [w for w in ordered if w.position == pos] for pos in ("before_char", "after_char", "em_top", "em_bottom")}
         fixed = _Fixed(

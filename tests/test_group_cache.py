@@ -26,27 +26,26 @@ async def _session(name: str, *, use_chat: bool = False) -> tuple[Any, ScriptedB
     return session, backend
 
 
-async def test_text_completion_names_the_speaker_in_the_header_and_sends_no_nudge() -> None:
-    session, backend = await _session("nudge-text")
+async def _two_replies(name: str, *, use_chat: bool = False) -> list[Any]:
+    """The requests of a turn answered by the member it names, then one by Halden Voss."""
+    session, backend = await _session(name, use_chat=use_chat)
     try:
         await session.submit("Wren, what do you make of the lamp room?")
         await session.reply_as("Halden Voss")
-        sent = [r.prompt for r in backend.requests]
+        return list(backend.requests)
     finally:
         await session.close()
+
+
+async def test_text_completion_names_the_speaker_in_the_header_and_sends_no_nudge() -> None:
+    sent = [r.prompt for r in await _two_replies("nudge-text")]
     assert sent and all(p is not None for p in sent)
     assert all(NUDGE not in p for p in sent), "the header already says who speaks"
     assert sent[0].rstrip().endswith("Wren Calloway:") and sent[-1].rstrip().endswith("Halden Voss:")
 
 
 async def test_chat_completion_keeps_sillytaverns_nudge_after_the_history() -> None:
-    session, backend = await _session("nudge-chat", use_chat=True)
-    try:
-        await session.submit("Wren, what do you make of the lamp room?")
-        await session.reply_as("Halden Voss")
-        sent = [r.messages for r in backend.requests]
-    finally:
-        await session.close()
+    sent = [r.messages for r in await _two_replies("nudge-chat", use_chat=True)]
     assert sent and all(m is not None for m in sent)
     last = [m[-1].content for m in sent]
     assert last[0] == "[Write the next reply only as Wren Calloway.]"

@@ -188,11 +188,11 @@ def fit_summaries(chosen: Sequence[Located], budget: int,
                 continue
             # Still over: the oldest details line loses its last-listed (newest) details, rather
             # than the builder leaving the whole summary out.
-            keep = len(listed)
-            while keep and total - count_tokens(text) + count_tokens(with_details("", listed[:keep]).strip()) > budget:
+            keep, others = len(listed), total - count_tokens(text)
+            while keep and others + count_tokens(with_details("", listed[:keep]).strip()) > budget:
                 keep -= max(1, keep // 8)
             short = with_details("", listed[:keep], limit=keep).strip()
-            total += count_tokens(short) - count_tokens(text)
+            total = others + count_tokens(short)
             out[number] = (source, short, summary)
     return [(source, text) for source, text, _ in out if text]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storyteller.config import MemorySettings
-from storyteller.memory.details import MAX_MERGED_DETAILS, details_of, names_of, split_details, with_details
+from storyteller.memory.details import MAX_MERGED_DETAILS, details_of, split_details, with_details
 from storyteller.memory.store import PathView, StoryMemory, budgets, merge_pair, spans_to_write
 
 __all__ = ["MERGE_INSTRUCTION", "SUMMARY_INSTRUCTION", "Maintenance", "clean_summary", "maintain", "passage"]
@@ -40,11 +40,6 @@ Small models follow an instruction best right before their answer: put the text 
 def passage(view: PathView, start: int, end: int, names: Callable[[str], str]) -> str:
     """Messages ``start`` to ``end - 1`` as ``Name: text`` lines."""
     return "\n".join(f"{names(view.authors[i])}: {view.texts[i].strip()}" for i in range(start, end))
-
-
-def key_names(texts: Sequence[str]) -> list[str]:
-    """Names and short quoted words of ``texts`` (see :mod:`storyteller.memory.details`)."""
-    return names_of(texts)
 
 
 def clean_summary(text: str) -> str:

@@ -195,15 +195,14 @@ def test_clean_summary() -> None:
 
 
 def test_key_names_and_the_details_line() -> None:
-    from storyteller.memory.details import details_of, split_details, with_details
-    from storyteller.memory.writer import key_names
+    from storyteller.memory.details import details_of, names_of, split_details, with_details
 
     texts = ["Sister Maud makes you promise to light a candle at the shrine of Saint Ebba.",
              "The password is 'thistledown'. You walk on.", "The innkeeper's old dog is called Biscuit.",
              "Pell the lamplighter owes you 17 pennies. You thank Pell."]
     # A name at a sentence's start counts when it is capitalised inside a sentence elsewhere
     # (or the next word is capitalised too); "The" and "You" never do.
-    assert key_names(texts) == ["Sister Maud", "Saint Ebba", "thistledown", "Biscuit", "Pell"]
+    assert names_of(texts) == ["Sister Maud", "Saint Ebba", "thistledown", "Biscuit", "Pell"]
     story = [*texts, *["The fog rolls in over the candle-lit marsh and the dog sleeps."] * 3]
     details = details_of(texts, story)
     assert details[:6] == ["Sister Maud", "Saint Ebba", "thistledown", "Biscuit", "Pell", "17"]

@@ -192,7 +192,11 @@ def test_lore_scans_are_bounded_in_total(tmp_path: Path) -> None:
         started = time.monotonic()
         result = activate([loaded], [text], max_context=10**9, count_tokens=len, dry_run=True)
         assert time.monotonic() - started < 10, book.name
-        assert result.regex_timeouts, "the keys cut off are reported"
+        if book is slow:
+            assert result.regex_timeouts, "the keys cut off are reported"
+        else:  # the chain stops at the pass limit on a fast machine, at the time limit on a slow one
+            stopped = [t for t in result.trace if "step limit left unscanned" in (t.detail or "")]
+            assert result.regex_timeouts or (result.passes == 50 and stopped), (result.passes, len(stopped))
     # Through the CLI each bound is reported in its own words. Which bound stops the chain first
     # depends on the machine's speed, so each book is checked against the bound it always hits.
     out = cli("lore", "test", str(slow), "--text", "a" * 40 + "b")

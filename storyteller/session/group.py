@@ -41,6 +41,7 @@ __all__ = [
     "nudge_helps",
     "speaker_rng",
     "talkativeness",
+    "unique_name",
 ]
 
 JOIN_FIELDS: tuple[tuple[str, str], ...] = (
@@ -162,14 +163,19 @@ def choose_speakers(group: GroupSettings, cards_by_name: Mapping[str, Card | Non
     return list(dict.fromkeys(picked))
 
 
+def unique_name(base: str, taken: Sequence[str]) -> str:
+    """``base``, or ``base 2``, ``base 3``... whichever no name in ``taken`` is (ignoring case)."""
+    used = {x.casefold() for x in taken}
+    name, n = base, 2
+    while name.casefold() in used:
+        name, n = f"{base} {n}", n + 1
+    return name
+
+
 def _unique_names(cards: Sequence[Card]) -> list[str]:
     names: list[str] = []
     for number, card in enumerate(cards, 1):
-        base = (card.name or f"Character {number}").strip()
-        name, n = base, 2
-        while name.casefold() in {x.casefold() for x in names}:
-            name, n = f"{base} {n}", n + 1
-        names.append(name)
+        names.append(unique_name((card.name or f"Character {number}").strip(), names))
     return names
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from storyteller.cards import load_card
+from storyteller.content import content_ref, find_card
 from storyteller.errors import StoryError
-from storyteller.session.group import choose_speakers, last_speaker
+from storyteller.session.group import choose_speakers, last_speaker, unique_name
 from storyteller.session.resources import card_book, load_books, load_members
 from storyteller.session.turn import group_of, next_speaker
-from storyteller.story.model import GroupSettings, Node
+from storyteller.story.model import GroupMember, GroupSettings, Node
 from storyteller.story.tree import Message
 
 if TYPE_CHECKING:
@@ -151,3 +153,60 @@ class GroupPlay:
         else:
             self.story.set_settings(group=new)
         return new
+
+    def add_member(self, card: str) -> str:
+        """Add the card ``card`` (a path or library name) to the group; returns the new member's name.
+
+        The member joins from the next reply on, without a greeting (as in SillyTavern). A card
+        already in the group joins again under a numbered name (``Wren 2``).
+
+        Raises:
+            StorytellerError: The card cannot be found or read, not a group, or the story is read-only.
+        """
+        group = self._editable_group()
+        path = find_card(card, self.parts.paths)
+        loaded = load_card(path)[0]
+        name = unique_name((loaded.name or f"Character {len(group.members) + 1}").strip(), self.members)
+        member = GroupMember(card=content_ref(path, self.parts.paths), name=name)
+        self.update_group(members=[*group.members, member])
+        return name
+
+    def remove_member(self, name: str) -> str:
+        """Take the member ``name`` out of the group; their messages stay in the story under their name.
+
+        Raises:
+            StoryError: No such member, the last member, not a group, or the story is read-only.
+        """
+        member = self._member(name)
+        group = self._editable_group()
+        if len(group.members) == 1:
+            raise StoryError(f"{member} is the group's only member; add another before taking them out.")
+        self.update_group(members=[m for m in group.members if m.name != member])
+        return member
+
+    def set_member(self, name: str, **changes: Any) -> GroupMember:
+        """Change one member's own settings: ``talkativeness`` (0..1, ``None`` for the card's),
+        ``join_prefix`` / ``join_suffix`` (``None`` for the group's), ``lore_only_when_speaking``,
+        ``muted``; saved with the story.
+
+        Raises:
+            StoryError: No such member, a setting members do not have, not a group, or read-only.
+            pydantic.ValidationError: A value is not allowed (talkativeness above 1...).
+        """
+        member = self._member(name)
+        group = self._editable_group()
+        allowed = {"talkativeness", "join_prefix", "join_suffix", "lore_only_when_speaking", "muted"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise StoryError(f"a member has no setting {', '.join(unknown)}; they have {', '.join(sorted(allowed))}.")
+        members = [GroupMember.model_validate({**m.model_dump(), **changes}) if m.name == member else m
+                   for m in group.members]
+        self.update_group(members=members)
+        return next(m for m in members if m.name == member)
+
+    def _editable_group(self) -> GroupSettings:
+        group = self.group
+        if group is None:
+            raise StoryError("this story is not a group chat; start one with --card A --card B.")
+        self._require_idle()
+        return group

@@ -43,7 +43,7 @@ from storyteller.prompt import (
 )
 from storyteller.sampling import Sampling
 from storyteller.session.group import choose_speakers, group_character, group_stops, last_speaker, nudge_helps
-from storyteller.story.model import GroupSettings, Mode, StorySettings
+from storyteller.story.model import AUTHOR_NARRATOR, GroupSettings, Mode, StorySettings
 from storyteller.story.tree import Message as StoryMessage
 
 __all__ = ["SessionParts", "build_turn", "character_info", "history_of", "lore_inserts", "plain_messages"]
@@ -56,7 +56,8 @@ def history_of(messages: Sequence[StoryMessage], *, mode: str, user: str, speake
                members: Collection[str] = ()) -> list[HistoryMessage]:
     """The story path as the builder's history messages.
 
-    In a group (``members``: the members' names) a reply is named after its node's author.
+    In a group (``members``: the members' names) a reply is named after its node's author, also
+    when that author has since left the group.
     """
     history = []
     for message in messages:
@@ -68,7 +69,8 @@ def history_of(messages: Sequence[StoryMessage], *, mode: str, user: str, speake
         elif head.kind == "system":
             history.append(HistoryMessage("system", message.text))
         else:
-            name = head.author if members and head.author in members else speaker
+            # A member taken out of the group keeps their name on what they said.
+            name = head.author if members and head.author.strip() not in ('', AUTHOR_NARRATOR) else speaker
             history.append(HistoryMessage("assistant", message.text, name=name))
     return history
 

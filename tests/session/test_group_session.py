@@ -10,7 +10,7 @@ import pytest
 
 from storyteller.config import Settings
 from storyteller.engines.fake import ScriptedBackend
-from storyteller.errors import StoryError
+from storyteller.errors import StoryError, StorytellerError
 from storyteller.paths import get_paths
 from storyteller.session import GenerationStarted, open_session
 from storyteller.story.model import GroupSettings
@@ -263,5 +263,66 @@ async def test_update_group_adds_a_member_and_saves_the_story_cards() -> None:
         with pytest.raises(Exception, match="order"):
             session.update_group(order="shouting")
         assert session.group.order == "manual", "a refused change leaves the group as it was"
+    finally:
+        await session.close()
+
+
+async def test_members_join_and_leave_and_a_leavers_lines_keep_their_name() -> None:
+    fake = ScriptedBackend(["Aye.", "Hello there.", "Still here."])
+    session = await _group(fake, name="coming-going", order="manual")
+    try:
+        await session.submit("Halden?")
+        await session.reply_as("Halden Voss")
+        added = session.add_member("narrator_of_hollowmere")
+        assert added == "Narrator of Hollowmere" and session.members[-1] == added
+        assert session.story.settings.cards[-1].startswith("narrator_of_hollowmere")
+        assert session.add_member("wren_calloway") == "Wren Calloway 2", "a second copy gets a numbered name"
+        await session.reply_as(added)
+        assert session.path()[-1].author == added
+
+        assert session.remove_member("halden voss") == "Halden Voss"
+        assert "Halden Voss" not in session.members
+        assert not [ref for ref in session.story.settings.cards if ref.startswith("halden_voss")]
+        await session.reply_as("Wren Calloway")
+        prompt = fake.requests[-1].prompt
+        # Halden's reply is still his in the history, not the speaker's
+        assert "Halden Voss: Aye." in prompt and "Wren Calloway: Aye." not in prompt
+        with pytest.raises(StoryError, match="no member called"):
+            session.remove_member("Halden Voss")
+        for name in ("Wren Calloway 2", "Ink & Margin", "Narrator of Hollowmere"):
+            session.remove_member(name)
+        with pytest.raises(StoryError, match="only member"):
+            session.remove_member("Wren Calloway")
+        with pytest.raises(StorytellerError, match="nobody_at_all"):
+            session.add_member("nobody_at_all")
+        assert session.members == ["Wren Calloway"], "a refused change leaves the group as it was"
+    finally:
+        await session.close()
+    again = await open_session("coming-going", settings=_settings(), paths=get_paths().ensure(),
+                               backend=ScriptedBackend())
+    try:
+        assert again.members == ["Wren Calloway"], "the members are saved with the story"
+    finally:
+        await again.close()
+
+
+async def test_a_members_own_settings_change_the_next_prompt() -> None:
+    fake = ScriptedBackend(["Aye.", "Aye again."])
+    session = await _group(fake, name="own-settings", order="manual", join_prefix="[<FIELDNAME> of {{char}}]")
+    try:
+        await session.submit("Hello.")
+        member = session.set_member("wren calloway", join_prefix="<<{{char}}>>", talkativeness=0.9)
+        assert member.talkativeness == 0.9 and member.join_prefix == "<<{{char}}>>"
+        await session.reply_as("Halden Voss")
+        prompt = fake.requests[-1].prompt
+        assert "<<Wren Calloway>>" in prompt and "[Description of Halden Voss]" in prompt
+        assert "[Description of Wren Calloway]" not in prompt
+        with pytest.raises(Exception, match="talkativeness"):
+            session.set_member("Wren Calloway", talkativeness=3)
+        with pytest.raises(StoryError, match="no setting"):
+            session.set_member("Wren Calloway", card="elsewhere")
+        assert session.group.member("wren calloway").talkativeness == 0.9
+        session.set_member("Wren Calloway", join_prefix=None)
+        assert session.group.member("wren calloway").join_prefix is None
     finally:
         await session.close()

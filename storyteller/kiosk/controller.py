@@ -35,7 +35,14 @@ from storyteller.session.group import choose_speakers
 from storyteller.story.model import KIOSK_PREFIX, Node, kinds_for_mode
 from storyteller.story.tree import Message
 
-__all__ = ["KioskController", "TurnResult", "input_kinds"]
+__all__ = ["KIOSK_ORDERS", "KioskController", "TurnResult", "input_kinds"]
+
+KIOSK_ORDERS = ("natural", "list", "everyone")
+"""The speaker orders an operator can choose at the kiosk. Manual is left out: a walk-up visitor
+cannot pick who speaks (a manual story opened at the kiosk answers as in natural order)."""
+
+ALL_MUTED = ("Nobody in the story can answer just now: every character is muted. "
+             "Please ask a member of staff.")
 
 RECAP_INSTRUCTION = ("(Out of the story for a moment: in three short sentences, tell a newcomer what has "
                      "happened in this story so far. Plain prose, no lists.)")
@@ -194,6 +201,9 @@ class KioskController:
         """The refusal message for this input, or ``None`` when it may be added."""
         if len(text) > self.kiosk.max_input_chars:
             return f"That is a little long: please keep it under {self.kiosk.max_input_chars} characters."
+        group = self.session.group
+        if group is not None and group.members and all(m.muted for m in group.members):
+            return ALL_MUTED  # muted in the app: the kiosk's own Group dialog never mutes the last one
         return self.moderator.refuses(text)
 
     async def submit(self, text: str, kind: str, visitor: str) -> TurnResult:
@@ -372,6 +382,48 @@ class KioskController:
     def edit(self, node_id: str, text: str) -> Node:
         """Replace a passage's text (the original stays in the tree)."""
         return self.session.edit(node_id, text)
+
+    def set_muted(self, name: str, muted: bool) -> str:
+        """Mute or unmute a group member from the next visitor turn on (saved with the story);
+        returns what to tell the operator.
+
+        Raises:
+            StoryError: Not a group, no such member, the last unmuted member (visitors would get
+                no answer), a reply is being written, or the story cannot be saved.
+        """
+        group = self._idle_group()
+        member = group.member(name)
+        if member is None:
+            raise StoryError(f"no member called {name!r}; the members are {', '.join(self.members)}.")
+        if muted and not member.muted and all(m.muted for m in group.members if m.name != member.name):
+            raise StoryError(f"{member.name} is the only member who can still answer; unmute another member "
+                             "first, or visitors would get no answer.")
+        self.session.set_muted(member.name, muted)
+        state = "muted: never picked to answer" if muted else "unmuted"
+        return f"{member.name} {state} from the next visitor turn on."
+
+    def set_order(self, order: str) -> str:
+        """Change the group's speaker order (one of :data:`KIOSK_ORDERS`) from the next visitor turn
+        on (saved with the story); returns what to tell the operator.
+
+        Raises:
+            StoryError: Not a group, an order the kiosk does not offer, a reply is being written,
+                or the story cannot be saved.
+        """
+        self._idle_group()
+        if order not in KIOSK_ORDERS:
+            raise StoryError(f"the kiosk's speaker orders are {', '.join(KIOSK_ORDERS)}; manual needs a player "
+                             "who picks, which walk-up visitors cannot do.")
+        self.session.update_group(order=order)
+        return f"Speaker order: {order}, from the next visitor turn on."
+
+    def _idle_group(self) -> Any:
+        group = self.session.group
+        if group is None:
+            raise StoryError("this kiosk's story is not a group; start it with --card A --card B or --group NAME.")
+        if self.session.generating:
+            raise StoryError("a reply is being written; try again when it is done.")
+        return group
 
     async def reset(self) -> str:
         """Archive the story under a dated name and start a new one with the same card, worlds and

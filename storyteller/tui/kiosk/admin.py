@@ -1,4 +1,4 @@
-"""The operator's screen, behind the PIN: undo, hide, edit, export, reset, settings, quit."""
+"""The operator's screen, behind the PIN: undo, hide, edit, export, settings, group, reset, quit."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from textual.widgets.option_list import Option
 
 from storyteller.errors import StorytellerError
 from storyteller.tui.kiosk.attract import passage_text
-from storyteller.tui.kiosk.admin_forms import EditScreen, PassagePicker, SettingsScreen
+from storyteller.tui.kiosk.admin_forms import EditScreen, GroupScreen, PassagePicker, SettingsScreen
 from storyteller.tui.screens.dialogs import Confirm
 from storyteller.kiosk.archive import attribution
 from storyteller.kiosk.settings import save_kiosk_settings
@@ -22,7 +22,7 @@ from storyteller.kiosk.settings import save_kiosk_settings
 if TYPE_CHECKING:
     from storyteller.tui.kiosk.app import KioskApp
 
-__all__ = ["ACTIONS", "AdminScreen"]
+__all__ = ["ACTIONS", "GROUP_ACTION", "AdminScreen", "admin_actions"]
 
 ACTIONS = [
     ("undo", "Undo the last turn"),
@@ -34,6 +34,17 @@ ACTIONS = [
     ("back", "Back to the kiosk"),
     ("quit", "Quit the kiosk"),
 ]
+"""The menu of every kiosk; a group story's also has :data:`GROUP_ACTION`, after Settings."""
+
+GROUP_ACTION = ("group", "Group: members, mute / unmute, speaker order")
+
+
+def admin_actions(group: bool) -> list[tuple[str, str]]:
+    """The admin menu's items: :data:`ACTIONS`, with the Group item after Settings in a group story."""
+    if not group:
+        return list(ACTIONS)
+    at = [key for key, _ in ACTIONS].index("settings") + 1
+    return [*ACTIONS[:at], GROUP_ACTION, *ACTIONS[at:]]
 
 
 class AdminScreen(Screen, inherit_bindings=False):
@@ -57,7 +68,8 @@ class AdminScreen(Screen, inherit_bindings=False):
     def compose(self) -> ComposeResult:
         with Vertical(id="admin"):
             yield Static("Operator", markup=False)
-            yield OptionList(*[Option(label, id=key) for key, label in ACTIONS], id="actions")
+            actions = admin_actions(self.kiosk.controller.session.group is not None)
+            yield OptionList(*[Option(label, id=key) for key, label in actions], id="actions")
             yield Static("", id="admin-status", markup=False)
 
     def on_mount(self) -> None:
@@ -140,6 +152,17 @@ class AdminScreen(Screen, inherit_bindings=False):
             return
         controller.apply_settings(settings)
         self.status(f"Settings saved to {self.kiosk.config_file}.")
+
+    @work(group="admin", exclusive=True)
+    async def do_group(self) -> None:
+        controller = self.kiosk.controller
+        if controller.session.group is None:
+            return
+        await self.app.push_screen_wait(GroupScreen(controller))
+        group = controller.session.group
+        muted = [m.name for m in group.members if m.muted] if group is not None else []
+        self.status(f"Group: speaker order {group.order if group else '-'}; "
+                    f"muted: {', '.join(muted) if muted else 'nobody'}.")
 
     @work(group="admin", exclusive=True)
     async def do_reset(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -12,10 +13,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static, Switch, TextArea
 from textual.widgets.option_list import Option
 
-from storyteller.errors import ConfigError
+from storyteller.errors import ConfigError, StorytellerError
+from storyteller.kiosk.controller import KIOSK_ORDERS, KioskController
 from storyteller.kiosk.settings import KioskSettings, hash_pin
 
-__all__ = ["EditScreen", "PassagePicker", "SettingsScreen"]
+__all__ = ["EditScreen", "GroupScreen", "PassagePicker", "SettingsScreen"]
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -162,3 +164,100 @@ class SettingsScreen(_Dialog):
             self.query_one("#problem", Static).update(str(exc))
             return
         self.dismiss(settings)
+
+
+ORDER_HELP = {
+    "natural": "natural: a member the visitor names answers, then maybe the talkative ones",
+    "list": "list: one member per visitor turn, in turn",
+    "everyone": "everyone: every unmuted member answers, in list order",
+    "manual": "manual (set in the app): answered as natural here, since visitors cannot pick",
+}
+"""The speaker orders, as the Group dialog explains them."""
+
+
+class GroupScreen(_Dialog):
+    """The group's members (muted ones marked): Enter or space mutes / unmutes the highlighted
+    member, ``o`` changes the speaker order; each change is saved with the story at once and
+    applies from the next visitor turn. Dismisses with ``None``.
+
+    Args:
+        controller: The kiosk, whose story is a group.
+    """
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="GroupScreen") + "GroupScreen OptionList { height: auto; max-height: 14; }"
+    BINDINGS = [*_Dialog.BINDINGS, Binding("space", "toggle", show=False), Binding("o", "order", show=False)]
+
+    def __init__(self, controller: KioskController) -> None:
+        super().__init__()
+        self.controller = controller
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("", id="group-order", markup=False)
+            yield OptionList(id="members")
+            yield Static("Enter / space: mute or unmute · o: speaker order · Esc: back", classes="hint",
+                         markup=False)
+            yield Static("", id="group-status", markup=False)
+
+    def on_mount(self) -> None:
+        self._fill(0)
+        self.query_one(OptionList).focus()
+
+    def _fill(self, highlight: int | None) -> None:
+        group = self.controller.session.group
+        if group is None:
+            return
+        self.query_one("#group-order", Static).update(
+            Text(f"{group.name} · speaker order {ORDER_HELP.get(group.order, group.order)}"))
+        members = self.query_one(OptionList)
+        members.clear_options()
+        for member in group.members:
+            line = Text(member.name)  # a card's name: shown as text, never parsed as markup
+            if member.muted:
+                line.append("  (muted)", style="bold")
+            members.add_option(Option(line, id=member.name))
+        if members.option_count:
+            members.highlighted = min(highlight or 0, members.option_count - 1)
+
+    def status(self, text: str, *, problem: bool = False) -> None:
+        """Say what happened (a refusal in the error colour)."""
+        line = self.query_one("#group-status", Static)
+        line.set_class(problem, "problem")
+        line.update(text)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_toggle()
+
+    def action_toggle(self) -> None:
+        """Mute or unmute the highlighted member."""
+        members = self.query_one(OptionList)
+        group = self.controller.session.group
+        if members.highlighted is None or group is None:
+            return
+        name = members.get_option_at_index(members.highlighted).id or ""
+        member = group.member(name)
+        if member is None:
+            return
+        try:
+            said = self.controller.set_muted(member.name, not member.muted)
+        except StorytellerError as exc:
+            self.status(str(exc), problem=True)
+            return
+        self._fill(members.highlighted)
+        self.status(said)
+
+    def action_order(self) -> None:
+        """The next speaker order the kiosk offers (natural, list, everyone)."""
+        group = self.controller.session.group
+        if group is None:
+            return
+        orders = list(KIOSK_ORDERS)
+        order = orders[(orders.index(group.order) + 1) % len(orders)] if group.order in orders else orders[0]
+        try:
+            said = self.controller.set_order(order)
+        except StorytellerError as exc:
+            self.status(str(exc), problem=True)
+            return
+        self._fill(self.query_one(OptionList).highlighted)
+        self.status(said)

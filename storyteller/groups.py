@@ -105,6 +105,38 @@ class GroupLibrary:
                 continue
             if group.name.casefold() == wanted:
                 return group
+        raise self._unknown(name)
+
+    def _unknown(self, name: str) -> StoryError:
         known = ", ".join(self.names()) or "none yet"
-        raise StoryError(f"no saved group called {name.strip()!r} (saved: {known}); "
-                         "save one with `storyteller group save NAME --card A --card B`.")
+        return StoryError(f"no saved group called {name.strip()!r} (saved: {known}); "
+                          "save one with `storyteller group save NAME --card A --card B`.")
+
+    def delete(self, name: str) -> tuple[str, Path]:
+        """Delete the saved group called ``name`` (case-insensitive); returns its name and the file
+        that was removed. A file that cannot be read as a group is deleted by its file name
+        (``broken`` for ``broken.json``). Stories started from the group keep their own copy.
+
+        Raises:
+            StoryError: No group has that name, or its file is not a regular file in the groups folder.
+        """
+        wanted = name.strip().casefold()
+        found: tuple[str, Path] | None = None
+        for path in self._files():
+            try:
+                group_name = self._read(path).name
+            except FormatError:
+                if path.stem.casefold() == wanted and found is None:
+                    found = (path.stem, path)
+                continue
+            if group_name.casefold() == wanted:
+                found = (group_name, path)
+                break
+        if found is None:
+            raise self._unknown(name)
+        group_name, path = found
+        folder = self.folder.resolve()
+        if path.is_symlink() or not path.is_file() or path.resolve().parent != folder:
+            raise StoryError(f"{path} is not a regular file in {folder}; nothing was deleted.")
+        path.unlink()
+        return group_name, path

@@ -12,6 +12,7 @@ import sys
 from typing import TextIO
 
 from storyteller.errors import StorytellerError
+from storyteller.plain_group import GROUP_COMMANDS, GROUP_HELP, group_command
 from storyteller.prompt.reply_filter import trim_incomplete
 from storyteller.session import (
     GenerationFailed,
@@ -22,8 +23,7 @@ from storyteller.session import (
     SessionEvent,
     TextReceived,
 )
-from storyteller.session.group import talkativeness
-from storyteller.story.model import PLAYER_KINDS, SPEAKER_ORDERS, Node
+from storyteller.story.model import PLAYER_KINDS, Node
 from storyteller.textsafe import clean
 
 __all__ = ["HELP", "run_plain"]
@@ -45,13 +45,6 @@ HELP = """Commands:
   /help         this list
   /quit         leave (end of input also leaves)
 Plain lines are {default} inputs."""
-
-GROUP_HELP = """Group chat:
-  /as NAME      that member replies now (muted members too)
-  /mute NAME    never pick that member to speak; /unmute NAME
-  /order ORDER  who answers: natural, list, manual (only /as), everyone
-  /members      the members, muted or not, and their talkativeness"""
-
 
 NOT_UTF8 = object()
 """What :func:`_read_line` returns for a line that is not UTF-8."""
@@ -253,8 +246,8 @@ async def _handle(session: Session, line: str, default_kind: str, printer: _Prin
         out.write(HELP.format(default=default_kind) + "\n")
         if session.group is not None:
             out.write(GROUP_HELP + "\n")
-    elif command in ("as", "mute", "unmute", "order", "members"):
-        await _group_command(session, command, arg.strip(), out)
+    elif command in GROUP_COMMANDS:
+        await group_command(session, command, arg.strip(), out, lambda coro: _reply(coro, session, out))
     else:
         out.write(f"[unknown command /{command}; /help lists them]\n")
     return True
@@ -289,30 +282,6 @@ async def _reply(coro, session: Session, out: TextIO) -> None:
     out.flush()
 
 
-async def _group_command(session: Session, command: str, arg: str, out: TextIO) -> None:
-    """``/as NAME``, ``/mute NAME``, ``/unmute NAME``, ``/order ORDER``, ``/members``."""
-    group = session.group
-    if group is None:
-        out.write("[this story is not a group chat; start one with: storyteller play --card A --card B]\n")
-        return
-    if command in ("as", "mute", "unmute") and not arg:
-        out.write(f"[use /{command} NAME; the members are {', '.join(session.members)}]\n")
-    elif command == "as":
-        await _reply(session.reply_as(arg), session, out)
-    elif command in ("mute", "unmute"):
-        session.set_muted(arg, command == "mute")
-        name = session.group.member(arg).name  # type: ignore[union-attr]
-        out.write(f"[{name} is {'muted: never picked to speak (/as still works)' if command == 'mute' else 'unmuted'}]\n")
-    elif command == "order":
-        if arg.lower() not in SPEAKER_ORDERS:
-            out.write(f"[the order is {group.order}; use /order {'|'.join(SPEAKER_ORDERS)}]\n")
-        else:
-            session.update_group(order=arg.lower())
-            out.write(f"[order: {arg.lower()}]\n")
-    else:
-        out.write(_members(session) + "\n")
-
-
 def _nobody_answered(session: Session, out: TextIO) -> None:
     """In a group, say why no member answered the player's line, and what to do."""
     group = session.group
@@ -323,16 +292,6 @@ def _nobody_answered(session: Session, out: TextIO) -> None:
         out.write("[manual order: pick who answers with /as NAME]\n")
     elif all(m.muted for m in group.members):
         out.write("[every member is muted: /unmute NAME, or /as NAME for one reply]\n")
-
-
-def _members(session: Session) -> str:
-    group = session.group
-    assert group is not None
-    lines = [f"[{group.name}: {group.order} order, {group.cards} cards]"]
-    for number, member in enumerate(group.members, 1):
-        talk = talkativeness(member, session.parts.members.get(member.name))
-        lines.append(f"  {number}. {member.name}{' (muted)' if member.muted else ''}, talkativeness {talk:.2f}")
-    return "\n".join(lines)
 
 
 def _last(session: Session) -> str:

@@ -80,6 +80,7 @@ def test_a_group_is_edited_in_the_line_mode_and_the_changes_are_saved() -> None:
         authors = [(n.author, n.kind) for n in story.current_path()]
     assert authors[0] == ("Halden Voss", "greeting"), "who left keeps their lines"
     assert ("Narrator of Hollowmere", "generation") in authors
+    assert ("Narrator of Hollowmere", "greeting") not in authors, "a new member joins without a greeting"
 
     # the next prompt: the group's scenario, swap mode (one card), Halden's card and lorebook gone
     shown = _cli("prompt", "--story", "crew", "--json")
@@ -180,6 +181,12 @@ def test_group_save_with_join_texts_show_play_and_delete() -> None:
 
     # a story started from it has the join texts in its prompt, and keeps its copy after the delete
     play("", "--group", "Night crew", "--story", "from saved")
+    # editing the story's group changes the story's copy only
+    said = answers(play("/talk Ink & Margin 0.2\n/add ink_and_margin\n/talk Ink & Margin 0.2\n/group name Renamed\n",
+                        "--story", "from saved").stdout)
+    assert said["/talk Ink & Margin 0.2"] == "[Ink & Margin's talkativeness: 0.20]", "a name with spaces, unquoted"
+    assert json.loads(_cli("group", "show", "Night crew").stdout) == group
+    assert group_of("from saved")["group"]["name"] == "Renamed"
     deleted = _cli("group", "delete", "NIGHT CREW")
     assert deleted.returncode == 0, deleted.stderr
     assert "deleted the saved group 'Night crew'" in deleted.stdout

@@ -62,7 +62,7 @@ ACTIONS: list[tuple[str, str, str, str]] = [
     ("alt+b", "screen.branch", "Branch", "start a new story from this point"),
     ("alt+c", "screen.copy_message", "Copy message", "copy the focused (or last) message (OSC 52)"),
     ("ctrl+g", "screen.speakers", "Speaker picker (group)",
-     "group chat: make a member reply now, mute or unmute members, change the speaker order"),
+     "group chat: a member replies now, mute / unmute, speaker order, add (a) or remove (x), settings (e)"),
     ("F3", "inspector", "Prompt inspector", "the last prompt: segments, budget, trimmed parts, cache reuse"),
     ("F4", "trace", "World info trace", "which world info fired or was skipped on the last turn, and why"),
     ("F5", "notes", "Author's note, memory, persona", "edit the story's author's note, memory and persona"),

@@ -2,7 +2,9 @@
 
 The picker (ctrl+g on the story screen) lists the members with their mute state; Enter makes the
 highlighted member reply now (:meth:`~storyteller.session.Session.reply_as`), ``m`` mutes or
-unmutes it and ``o`` changes the speaker order, both saved with the story at once. The new-group
+unmutes it and ``o`` changes the speaker order, ``a`` adds a member from the library, ``x`` (or
+Delete) takes the highlighted one out after a yes/no, ``e`` opens the group's settings
+(:mod:`storyteller.tui.screens.group_settings`); every change is saved with the story at once. The new-group
 dialog (ctrl+g in the library) picks two or more cards, a name, a scenario, the order and the card
 mode. Names come from cards: they are shown as :class:`~rich.text.Text`, never parsed as markup.
 """
@@ -95,7 +97,8 @@ def member_card_saved(session: Any, library: Any, source: Path, target: Path) ->
 
 
 class SpeakerPicker(ModalScreen[str | None]):
-    """The members of the open group: Enter makes one reply now; ``m`` mutes, ``o`` changes the order.
+    """The members of the open group: Enter makes one reply now; ``m`` mutes, ``o`` changes the order,
+    ``a`` adds a member, ``x`` / Delete removes one, ``e`` edits the group's settings.
 
     Dismissed with the member's name to reply now, or ``None``.
 
@@ -107,6 +110,9 @@ class SpeakerPicker(ModalScreen[str | None]):
         Binding("escape", "cancel", "Close"),
         Binding("m", "toggle_mute", "Mute / unmute"),
         Binding("o", "cycle_order", "Order"),
+        Binding("a", "add_member", "Add"),
+        Binding("delete,x", "remove_member", "Remove"),
+        Binding("e", "edit_group", "Settings"),
     ]
     DEFAULT_CSS = """
     SpeakerPicker { align: center middle; }
@@ -124,8 +130,8 @@ class SpeakerPicker(ModalScreen[str | None]):
         with Vertical():
             yield Static("", id="group-title", markup=False)
             yield OptionList(id="members")
-            yield Static("Enter: reply now · m: mute / unmute · o: speaker order · Esc: close", classes="hint",
-                         markup=False)
+            yield Static("Enter: reply now · m: mute / unmute · o: speaker order · a: add · x / Del: remove · "
+                         "e: group settings · Esc: close", classes="hint", markup=False)
 
     def on_mount(self) -> None:
         self._fill()
@@ -187,6 +193,61 @@ class SpeakerPicker(ModalScreen[str | None]):
             self.notify(str(exc), severity="error", markup=False)
             return
         self._fill(self.members.highlighted)
+
+    def action_add_member(self) -> None:
+        """Pick a character from the library to join the group (from the next reply on)."""
+        from storyteller.tui.screens.group_settings import AddMemberDialog
+
+        def add(card: str | None) -> None:
+            if not card:
+                return
+            try:
+                name = self.session.add_member(card)
+            except StorytellerError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self._fill(len(self.session.group.members) - 1)
+            self.notify(f"{name} joins the group.", markup=False)
+
+        self.app.push_screen(AddMemberDialog(self.app.library, self.session.members), add)
+
+    def action_remove_member(self) -> None:
+        """Take the highlighted member out of the group, after a yes/no (their messages stay)."""
+        from storyteller.tui.screens.dialogs import Confirm
+
+        name = self._highlighted()
+        if name is None:
+            return
+        if len(self.session.members) == 1:
+            self.notify(f"{name} is the group's only member; add another (a) before taking them out.",
+                        severity="warning", markup=False)
+            return
+        index = self.members.highlighted or 0
+
+        def remove(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.session.remove_member(name)
+            except StorytellerError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self._fill(min(index, len(self.session.group.members) - 1))
+            self.notify(f"{name} left the group; their messages stay in the story.", markup=False)
+
+        self.app.push_screen(Confirm(f"Take {name} out of the group? Their messages stay in the story, under "
+                                     "their name."), remove)
+
+    def action_edit_group(self) -> None:
+        """Open the group's settings: name, scenario, order, card mode, join prefix/suffix, each member's own."""
+        from storyteller.tui.screens.group_settings import GroupSettingsDialog
+
+        def saved(changed: bool | None) -> None:
+            if changed:
+                self._fill(self.members.highlighted)
+                self.notify("The group's settings are saved; the next reply uses them.", markup=False)
+
+        self.app.push_screen(GroupSettingsDialog(self.session), saved)
 
     def action_cancel(self) -> None:
         """Close without anyone replying."""

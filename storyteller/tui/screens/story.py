@@ -99,11 +99,8 @@ class StoryScreen(Screen):
     # -- layout ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        story = self.session.story
         group = self.session.group
-        card = group.name if group is not None else self.session.character_name
-        title = f"{story.name} · {self.mode} · {card}" + (" · read-only" if story.read_only else "")
-        yield Static(title, id="story-title", markup=False)
+        yield Static(self._title(), id="story-title", markup=False)
         yield Transcript(self._author_of, self.mode, id="transcript",
                          colours=member_colours(self.session.members) if group is not None else None)
         with Horizontal(id="input-bar"):
@@ -111,6 +108,12 @@ class StoryScreen(Screen):
             yield Input(placeholder=_PLACEHOLDER[self.kind], id="prompt-input")
         yield StatusBar(id="status")
         yield Footer()
+
+    def _title(self) -> str:
+        story = self.session.story
+        group = self.session.group
+        card = group.name if group is not None else self.session.character_name
+        return f"{story.name} · {self.mode} · {card}" + (" · read-only" if story.read_only else "")
 
     def on_mount(self) -> None:
         self.transcript.load(self.session.story.messages())
@@ -284,7 +287,8 @@ class StoryScreen(Screen):
         return True
 
     def action_speakers(self) -> None:
-        """Group: pick a member to reply now, mute or unmute members, change the speaker order."""
+        """Group: pick a member to reply now, mute or unmute members, change the speaker order, add or
+        remove members, edit the group's settings."""
         if self.session.group is None:  # reached from the command palette
             self.notify("This story is not a group chat; start one in the Library (F6) with ctrl+g.",
                         markup=False)
@@ -292,6 +296,7 @@ class StoryScreen(Screen):
 
         def chosen(name: str | None) -> None:
             self.transcript.colours = member_colours(self.session.members)  # members may have changed
+            self.query_one("#story-title", Static).update(self._title())  # and the group's name
             self._refresh_status()
             if name and not self._busy():
                 self.generate("reply_as", name)

@@ -119,17 +119,18 @@ async def test_add_and_remove_members_from_the_picker_saved_with_the_story() -> 
         await pilot.press("ctrl+q")
 
     # saved with the story: reopened, the members are the same, and the leaver's greeting renders
-    # with his name and a colour (the theme's accent: he is no member now)
+    # with his name and a colour of his own
     app = make_app(story="crew")
     async with app.run_test(size=(100, 34)) as pilot:
         screen = await wait_story(pilot)
         assert screen.session.members == ["Wren Calloway", "Ink & Margin", "Narrator of Hollowmere"]
         assert screen.session.story.settings.cards[-1].startswith("narrator_of_hollowmere")
         view = screen.transcript.views[0]
-        assert view.author == "Halden Voss" and view.colour is None
+        members = {v.colour for v in screen.transcript.views if v.author in screen.session.members}
+        assert len(members) == 3 and members <= set(MEMBER_COLOURS)
+        assert view.author == "Halden Voss" and view.colour in MEMBER_COLOURS and view.colour not in members
         header = view.render().renderables[0]
-        assert header.plain == "Halden Voss" and header.style.color is not None
-        assert screen.transcript.views[1].colour in MEMBER_COLOURS
+        assert header.plain == "Halden Voss" and header.style.color.name == view.colour
         await pilot.press("ctrl+q")
 
 

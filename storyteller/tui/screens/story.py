@@ -102,12 +102,19 @@ class StoryScreen(Screen):
         group = self.session.group
         yield Static(self._title(), id="story-title", markup=False)
         yield Transcript(self._author_of, self.mode, id="transcript",
-                         colours=member_colours(self.session.members) if group is not None else None)
+                         colours=self._colours() if group is not None else None)
         with Horizontal(id="input-bar"):
             yield Button(self._kind_label(), id="kind", compact=True)
             yield Input(placeholder=_PLACEHOLDER[self.kind], id="prompt-input")
         yield StatusBar(id="status")
         yield Footer()
+
+    def _colours(self) -> dict[str, str]:
+        """The members' name colours; a member who left keeps one for their old messages (given after
+        the members', so no member's colour changes)."""
+        former = dict.fromkeys(m.head.author for m in self.session.story.messages()
+                               if not m.head.is_player and m.head.author not in ("", "narrator"))
+        return member_colours([*self.session.members, *former])
 
     def _title(self) -> str:
         story = self.session.story
@@ -295,7 +302,7 @@ class StoryScreen(Screen):
             return
 
         def chosen(name: str | None) -> None:
-            self.transcript.colours = member_colours(self.session.members)  # members may have changed
+            self.transcript.colours = self._colours()  # members may have changed
             self.query_one("#story-title", Static).update(self._title())  # and the group's name
             self._refresh_status()
             if name and not self._busy():

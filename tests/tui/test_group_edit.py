@@ -82,6 +82,12 @@ async def test_add_and_remove_members_from_the_picker_saved_with_the_story() -> 
         assert last.colour in MEMBER_COLOURS
         assert "Narrator of Hollowmere" in session.last_prompt.text
 
+        # mute Halden Voss: the status bar says so
+        picker = await _picker(pilot)
+        picker.members.highlighted = 0
+        await pilot.press("m", "escape")
+        await pilot.pause()
+        assert "muted: Halden Voss" in screen.status.line
         # x asks first; "n" keeps the member
         picker = await _picker(pilot)
         picker.members.highlighted = 0
@@ -104,6 +110,7 @@ async def test_add_and_remove_members_from_the_picker_saved_with_the_story() -> 
         assert any("Halden Voss left the group" in t for t in _toasts(app))
         await pilot.press("escape")
         await pilot.pause()
+        assert "muted" not in screen.status.line, "the status bar follows the members"
         assert screen.transcript.views[0].author == "Halden Voss"
         assert screen.transcript.views[0].colour == halden_colour
 

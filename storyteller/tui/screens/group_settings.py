@@ -93,6 +93,8 @@ class AddMemberDialog(ModalScreen[str | None]):
         self.app.call_from_thread(self._fill, cards, "")
 
     def _fill(self, cards: list[tuple[str, Any]], problem: str) -> None:
+        if not self.is_attached:  # closed before the library was read
+            return
         options, first_new = [], None
         for index, (name, path) in enumerate(cards):
             line = Text(f"{name}  ({path.name})")

@@ -130,14 +130,13 @@ class GroupPlay:
         New members' cards are loaded; the story's card list follows the members.
 
         Raises:
-            StoryError: Not a group, or the story is read-only.
+            StoryError: Not a group, a reply is being generated, or the story is read-only.
             pydantic.ValidationError: A value is not allowed (an unknown order...).
         """
         group = self.group
         if group is None:
             raise StoryError("this story is not a group chat; start one with --card A --card B.")
-        if self.story.read_only:
-            raise StoryError(f"the story {self.story.name!r} is open read-only; close the other storyteller first.")
+        self._require_idle()
         data = group.model_dump()
         data.update({k: ([m.model_dump() if hasattr(m, "model_dump") else m for m in v] if k == "members" else v)
                      for k, v in changes.items()})

@@ -326,3 +326,31 @@ async def test_a_members_own_settings_change_the_next_prompt() -> None:
         assert session.group.member("wren calloway").join_prefix is None
     finally:
         await session.close()
+
+
+async def test_the_group_cannot_change_while_a_reply_is_being_written() -> None:
+    fake = ScriptedBackend(["word " * 40], delay=0.01)
+    session = await _group(fake, name="busy", order="manual")
+    refused: list[str] = []
+
+    def try_changes(event) -> None:
+        if type(event).__name__ != "TextReceived" or refused:
+            return
+        for change in (lambda: session.update_group(order="list"), lambda: session.set_muted("Wren Calloway", True),
+                       lambda: session.set_member("Wren Calloway", talkativeness=0.1),
+                       lambda: session.add_member("narrator_of_hollowmere"),
+                       lambda: session.remove_member("Halden Voss")):
+            try:
+                change()
+            except StoryError as exc:
+                refused.append(str(exc))
+
+    session.subscribe(try_changes)
+    try:
+        await session.reply_as("Wren Calloway")
+        assert len(refused) == 5 and all("being generated" in r for r in refused), refused
+        group = session.group
+        assert group.order == "manual" and session.members == NAMES
+        assert not group.member("Wren Calloway").muted and group.member("Wren Calloway").talkativeness is None
+    finally:
+        await session.close()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from pydantic import ValidationError
 
-from storyteller.session.group import talkativeness
+from storyteller.session.group import talkativeness, unescape_line
 from storyteller.story.model import CARD_MODES, SPEAKER_ORDERS
 from storyteller.textsafe import clean
 
@@ -158,7 +158,7 @@ def _group_setting(session: Session, arg: str) -> str:
         session.update_group(cards=mode)
         return f"[cards: {mode}]"
     if setting in ("prefix", "suffix"):
-        text = value.replace("\\n", "\n")
+        text = unescape_line(value)
         session.update_group(**{f"join_{setting}": text})
         return f"[join {setting}: {_quoted(text)}]" if text else f"[join {setting} cleared]"
     if setting in ("self", "self-responses", "self_responses"):

@@ -31,6 +31,7 @@ from storyteller.story.model import GroupMember, GroupSettings, Node
 __all__ = [
     "JOIN_FIELDS",
     "choose_speakers",
+    "escape_line",
     "group_character",
     "group_greetings",
     "group_nudge",
@@ -42,6 +43,7 @@ __all__ = [
     "speaker_rng",
     "talkativeness",
     "unique_name",
+    "unescape_line",
 ]
 
 JOIN_FIELDS: tuple[tuple[str, str], ...] = (
@@ -300,3 +302,21 @@ def group_character(group: GroupSettings, cards_by_name: Mapping[str, Card | Non
         personality=fields["personality"], scenario=group.scenario.strip() or fields["scenario"],
         mes_example=fields["mes_example"], post_history_instructions=post,
     )
+
+
+def escape_line(text: str) -> str:
+    """A prefix or suffix as one input line: a line break shows as ``\\n``, a backslash as ``\\\\``."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def unescape_line(line: str) -> str:
+    """The text :func:`escape_line` shows (``\\n`` is a line break; any other backslash stays)."""
+    out, i = [], 0
+    while i < len(line):
+        if line[i] == "\\" and i + 1 < len(line) and line[i + 1] in "\\n":
+            out.append("\n" if line[i + 1] == "n" else "\\")
+            i += 2
+        else:
+            out.append(line[i])
+            i += 1
+    return "".join(out)

@@ -23,28 +23,10 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, 
 from textual.widgets.option_list import Option
 
 from storyteller.errors import StorytellerError
-from storyteller.session.group import talkativeness
+from storyteller.session.group import escape_line, talkativeness, unescape_line
 from storyteller.tui.screens.group import CARD_MODE_LABELS, ORDER_LABELS
 
 __all__ = ["AddMemberDialog", "GroupSettingsDialog", "escape_line", "unescape_line"]
-
-
-def escape_line(text: str) -> str:
-    """A prefix or suffix as one input line: a line break shows as ``\\n``, a backslash as ``\\\\``."""
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def unescape_line(line: str) -> str:
-    """The text :func:`escape_line` shows (``\\n`` is a line break; any other backslash stays)."""
-    out, i = [], 0
-    while i < len(line):
-        if line[i] == "\\" and i + 1 < len(line) and line[i + 1] in "\\n":
-            out.append("\n" if line[i + 1] == "n" else "\\")
-            i += 2
-        else:
-            out.append(line[i])
-            i += 1
-    return "".join(out)
 
 
 class AddMemberDialog(ModalScreen[str | None]):
